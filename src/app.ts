@@ -1,0 +1,133 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Consumer, Producer } from 'kafkajs';
+import type { Worker } from 'bullmq';
+import type { Knex } from 'knex';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { createKnex } from './db.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createKafka, ensureTopics, workerTopics } from './transport/kafka.js';
+import { startCommandConsumer } from './transport/command-consumer.js';
+import { OutboxRelay } from './transport/outbox-relay.js';
+import { startHttpServer } from './transport/http.js';
+import { createQueues, type Queues } from './jobs/queues.js';
+import { startReplyWorker } from './jobs/reply-worker.js';
+import { startCommandRetryWorker } from './jobs/command-retry-worker.js';
+import { CommandProcessor } from './pipeline/command-processor.js';
+import { backgroundJobs } from './background-jobs.js';
+
+export interface WorkerApp {
+  knex: Knex;
+  metrics: Metrics;
+  queues: Queues;
+  processor: CommandProcessor;
+  /** The port /healthz, /readyz and /metrics listen on (useful when HTTP_PORT=0). */
+  httpPort: number;
+  readiness(): Promise<Record<string, boolean>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts every part of the worker: Kafka topics and consumers, the outbox relay, the BullMQ workers and the
+ * HTTP endpoint. `stop` undoes it in the reverse order: stop taking new messages, let in-flight work finish
+ * (or leave it uncommitted), then close the connections.
+ */
+export async function startWorkerApp(config: Config, logger: Logger): Promise<WorkerApp> {
+  const metrics = createMetrics();
+  const knex = createKnex(config.DATABASE_URL, 20);
+  const kafka = createKafka(config.KAFKA_BROKERS, logger);
+  const queues = createQueues(config.REDIS_URL, config.QUEUE_PREFIX);
+  const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
+  let stopping = false;
+
+  try {
+    await knex.raw('select 1');
+    await queues.connection.ping();
+    const created = await ensureTopics(kafka, workerTopics(config));
+    if (created.length) logger.info({ topics: created }, 'created missing topics');
+
+    const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    closers.push({ name: 'kafka producer', close: () => producer.disconnect() });
+
+    const processor = new CommandProcessor({ knex, config, queues, producer, logger, metrics });
+    const relay = new OutboxRelay({ databaseUrl: config.DATABASE_URL, producer, logger, metrics });
+    relay.start();
+    closers.push({ name: 'outbox relay', close: () => relay.stop() });
+
+    const workers: Worker[] = [
+      startReplyWorker(config.REDIS_URL, config.QUEUE_PREFIX, producer, logger, metrics),
+      startCommandRetryWorker(config.REDIS_URL, config.QUEUE_PREFIX, processor, logger, config.COMMAND_RETRY_BACKOFF_MS),
+    ];
+    const background = await backgroundJobs({ config, logger, metrics, knex, kafka, queues, producer, isStopping: () => stopping });
+    workers.push(...background.workers);
+    closers.push({ name: 'bullmq workers', close: () => Promise.all(workers.map((w) => w.close())) });
+    closers.push({ name: 'background consumers', close: () => background.stop() });
+
+    const consumer: Consumer = await startCommandConsumer({
+      kafka,
+      groupId: config.CONSUMER_GROUP,
+      topic: config.COMMANDS_TOPIC,
+      partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
+      processor,
+      logger,
+      isStopping: () => stopping,
+    });
+    let consumerUp = true;
+    consumer.on(consumer.events.CRASH, (e) => {
+      logger.error({ error: e.payload.error?.message, restart: e.payload.restart }, 'command consumer crashed');
+      if (!e.payload.restart) consumerUp = false;
+    });
+    closers.push({ name: 'command consumer', close: () => consumer.disconnect() });
+
+    const readiness = async () => {
+      const [database, redis, kafkaOk] = await Promise.all([
+        knex.raw('select 1').then(() => true, () => false),
+        queues.connection.ping().then(() => true, () => false),
+        (async () => {
+          const admin = kafka.admin();
+          try {
+            await admin.connect();
+            await admin.describeCluster();
+            return true;
+          } catch {
+            return false;
+          } finally {
+            await admin.disconnect().catch(() => {});
+          }
+        })(),
+      ]);
+      return { database, redis, kafka: kafkaOk && consumerUp };
+    };
+    const server: Server = await startHttpServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry: metrics.registry, readiness });
+    closers.push({ name: 'http server', close: () => new Promise((resolve) => server.close(() => resolve(undefined))) });
+
+    return {
+      knex,
+      metrics,
+      queues,
+      processor,
+      httpPort: (server.address() as AddressInfo).port,
+      readiness,
+      async stop() {
+        stopping = true;
+        for (const closer of closers.reverse()) {
+          try {
+            await closer.close();
+          } catch (error) {
+            logger.warn({ err: error, part: closer.name }, 'error while stopping');
+          }
+        }
+        await queues.close().catch(() => {});
+        await knex.destroy();
+      },
+    };
+  } catch (error) {
+    stopping = true;
+    for (const closer of closers.reverse()) await closer.close().catch(() => {});
+    await queues.close().catch(() => {});
+    await knex.destroy().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+// Every setting comes from the environment (CONTRACT.md "Configuration"), parsed once at start-up.
+// A bad value stops start-up with one line naming the variable: see loadConfig.
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+const commandKey = z
+  .string()
+  .regex(/^[^:,\s]+:[^:,\s]+:(user|system)$/, 'each entry must be keyId:secret:scope with scope user or system');
+
+const schema = z.object({
+  KAFKA_BROKERS: z
+    .string()
+    .default('127.0.0.1:9092')
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'each broker must be host:port')).min(1)),
+  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/experimentation'),
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  COMMAND_KEYS: z
+    .string({ error: 'is required (comma-separated keyId:secret:scope)' })
+    .min(1, 'is required (comma-separated keyId:secret:scope)')
+    .transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(commandKey).min(1, 'is required (comma-separated keyId:secret:scope)'))
+    .transform((entries) =>
+      entries.map((entry) => {
+        const [keyId, secret, scope] = entry.split(':') as [string, string, 'user' | 'system'];
+        return { keyId, secret, scope };
+      }),
+    ),
+  RESULTS_REFRESH_MIN_INTERVAL_S: int(0).default(300),
+  RESULTS_SCHEDULE_INTERVAL_S: int(0).default(6 * 3600),
+  RESULTS_CORRECTION: z.enum(['holm', 'bh', 'none']).default('holm'),
+  RESULTS_ALPHA: z.coerce.number().gt(0).lt(1).default(0.05),
+  CUPED_LOOKBACK_DAYS: int(0, 365).default(14),
+  SEQUENTIAL_TAU: z.coerce.number().positive().default(5000),
+  TRACKING_RETENTION_DAYS: int(1).default(180),
+
+  COMMANDS_TOPIC: z.string().min(1).default('experimentation.commands'),
+  EVENTS_TOPIC: z.string().min(1).default('experimentation.events'),
+  REPLIES_TOPIC: z.string().min(1).default('experimentation.replies'),
+  TRACKING_TOPIC: z.string().min(1).default('experimentation.tracking'),
+  DLQ_TOPIC: z.string().min(1).default('experimentation.commands.dlq'),
+  COMMANDS_PARTITIONS: int(1, 1000).default(6),
+  TOPIC_PARTITIONS: int(1, 1000).default(3),
+  CONSUMER_GROUP: z.string().min(1).default('experimentation-worker'),
+  TRACKING_CONSUMER_GROUP: z.string().min(1).default('experimentation-worker.tracking'),
+  PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 64).default(6),
+
+  COMMAND_RETRY_ATTEMPTS: int(1, 100).default(8),
+  COMMAND_RETRY_BACKOFF_MS: int(1).default(1000),
+  QUEUE_PREFIX: z.string().min(1).default('expw'),
+
+  HTTP_PORT: int(0, 65535).default(9464),
+  HTTP_HOST: z.string().default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: int(100).default(8000),
+});
+
+export type Config = z.infer<typeof schema>;
+export type CommandKey = Config['COMMAND_KEYS'][number];
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; throws a ConfigError whose message is one line naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset so `FOO= npm run worker` falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const variable = String(issue.path[0] ?? 'environment');
+  const shown = cleaned[variable] === undefined ? 'missing' : `invalid value ${JSON.stringify(redact(variable, cleaned[variable]!))}`;
+  throw new ConfigError(`configuration error: ${variable} ${shown}: ${issue.message}`);
+}
+
+function redact(variable: string, value: string): string {
+  if (variable === 'COMMAND_KEYS') return value.replace(/:([^:,]+):/g, ':***:');
+  if (variable === 'DATABASE_URL' || variable === 'REDIS_URL') return value.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
+  return value;
+}

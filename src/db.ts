@@ -1,0 +1,66 @@
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import { Model } from 'objection';
+import { fileURLToPath } from 'node:url';
+
+// BIGINT (int8) and NUMERIC come back as strings by default; our ids and sums fit in doubles.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
+
+export function createKnex(databaseUrl: string, poolMax = 10): Knex {
+  const knex = knexFactory({
+    client: 'pg',
+    connection: { connectionString: databaseUrl, application_name: 'experimentation-worker' },
+    pool: { min: 0, max: poolMax },
+    acquireConnectionTimeout: 10_000,
+    migrations: { directory: migrationsDirectory, loadExtensions: ['.ts', '.js'] },
+  });
+  Model.knex(knex);
+  return knex;
+}
+
+/** Creates the database named in the URL when it does not exist (local stack and tests). */
+export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z0-9_\-]+$/.test(name)) throw new Error(`DATABASE_URL names an unusual database "${name}"; create it yourself`);
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount) return false;
+    await client.query(`create database "${name}"`);
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+  return applied;
+}
+
+const TRANSIENT_PG_CODES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '57P01', // admin_shutdown (connection terminated)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '08000', '08003', '08006', '08001', '08004', // connection exceptions
+]);
+
+/** True for database failures that a later attempt can get past (as opposed to a bug or a rule). */
+export function isTransientDatabaseError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string; name?: string } | undefined;
+  if (!e) return false;
+  if (e.code && TRANSIENT_PG_CODES.has(e.code)) return true;
+  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code)) return true;
+  if (e.name === 'KnexTimeoutError') return true;
+  const msg = e.message ?? '';
+  return /Connection terminated|connection is closed|Client has encountered a connection error|terminating connection|timeout exceeded when trying to connect/i.test(msg);
+}

@@ -1,0 +1,37 @@
+import { Worker, type ConnectionOptions } from 'bullmq';
+import type { Producer } from 'kafkajs';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { QUEUE_NAMES, cappedExponentialBackoff, createRedis, type ReplyJob } from './queues.js';
+
+/** Produces queued replies to Kafka (key = command id, header `correlation-id`); BullMQ retries until delivered. */
+export function startReplyWorker(redisUrl: string, prefix: string, producer: Producer, logger: Logger, metrics: Metrics): Worker<ReplyJob> {
+  const worker = new Worker<ReplyJob>(
+    QUEUE_NAMES.replies,
+    async (job) => {
+      const { topic, reply } = job.data;
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [
+          {
+            key: reply.commandId,
+            value: JSON.stringify(reply),
+            headers: reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {},
+          },
+        ],
+      });
+      metrics.repliesSent.inc();
+    },
+    {
+      connection: createRedis(redisUrl, 'worker') as ConnectionOptions,
+      prefix,
+      concurrency: 64,
+      settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialBackoff(attemptsMade, 250, 30_000) },
+    },
+  );
+  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, attemptsMade: job?.attemptsMade, err }, 'reply not delivered yet'));
+  worker.on('error', (err) => logger.error({ err }, 'reply worker error'));
+  return worker;
+}
+

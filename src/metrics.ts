@@ -1,0 +1,24 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// Prometheus metrics served on /metrics. One registry per worker instance (tests run several).
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'expw_' });
+  return {
+    registry,
+    commands: new Counter({ name: 'expw_commands_total', help: 'Commands answered, by type and reply status', labelNames: ['type', 'status'], registers: [registry] }),
+    commandDuration: new Histogram({
+      name: 'expw_command_duration_seconds',
+      help: 'Time from reading a command to having its reply queued',
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    commandRetries: new Counter({ name: 'expw_command_retries_total', help: 'Commands handed to the retry queue after a transient failure', registers: [registry] }),
+    dlq: new Counter({ name: 'expw_dlq_total', help: 'Messages sent to the DLQ topic, by source and reason', labelNames: ['source', 'reason'], registers: [registry] }),
+    eventsPublished: new Counter({ name: 'expw_events_published_total', help: 'Outbox rows published to Kafka', registers: [registry] }),
+    repliesSent: new Counter({ name: 'expw_replies_sent_total', help: 'Replies produced to Kafka', registers: [registry] }),
+    trackingAccepted: new Counter({ name: 'expw_tracking_events_total', help: 'Tracking events stored', registers: [registry] }),
+    trackingRejected: new Counter({ name: 'expw_tracking_rejected_total', help: 'Tracking events rejected to the DLQ, by reason', labelNames: ['reason'], registers: [registry] }),
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,42 @@
+import { BaseModel } from './base.js';
+
+export class ProcessedCommand extends BaseModel {
+  static override tableName = 'processed_commands';
+  static override idColumn = 'command_id';
+  static override jsonAttributes = ['reply'];
+  declare commandId: string;
+  declare type: string;
+  declare environmentKey: string | null;
+  declare status: number;
+  declare reply: unknown;
+  declare replyTo: string | null;
+  declare processedAt: Date;
+}
+
+export class OutboxMessage extends BaseModel {
+  static override tableName = 'outbox';
+  static override jsonAttributes = ['payload', 'headers'];
+  declare id: number;
+  declare topic: string;
+  declare messageKey: string | null;
+  declare payload: unknown;
+  declare headers: Record<string, string>;
+  declare createdAt: Date;
+  declare publishedAt: Date | null;
+}
+
+export class AuditRecord extends BaseModel {
+  static override tableName = 'audit_log';
+  static override jsonAttributes = ['before', 'after'];
+  declare id: number;
+  declare commandId: string;
+  declare environmentKey: string | null;
+  declare actorType: string;
+  declare actorId: string;
+  declare action: string;
+  declare resourceType: string;
+  declare resourceId: string | null;
+  declare before: unknown;
+  declare after: unknown;
+  declare createdAt: Date;
+}

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { CommandEnvelope, DomainEvent, Reply } from '../contracts/envelope.js';
+import { fieldErrors } from '../contracts/errors.js';
+import type { Config } from '../config.js';
+import { authorizeEnvironment } from '../handlers/authorize.js';
+import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EventDraft, type JobDraft } from '../handlers/types.js';
+import { AuditRecord, OutboxMessage, ProcessedCommand } from '../models/pipeline.js';
+
+export const OUTBOX_CHANNEL = 'experimentation_outbox';
+
+export interface ExecutionResult {
+  reply: Reply;
+  /** True when the command id had been answered before: nothing was applied, the stored reply is returned. */
+  duplicate: boolean;
+  /** Jobs to enqueue now that the transaction has committed. */
+  jobs: JobDraft[];
+}
+
+export interface ExecuteDeps {
+  knex: Knex;
+  config: Pick<Config, 'EVENTS_TOPIC' | 'RESULTS_REFRESH_MIN_INTERVAL_S'>;
+  now?: () => Date;
+}
+
+/**
+ * Applies one authenticated command exactly once. In one transaction: authorisation, the handler's change,
+ * its audit records, its events (outbox) and its reply (inbox row keyed by command id). A rejection rolls
+ * the change back and records the rejection instead. A second execution of the same id, even a concurrent
+ * one, finds the inbox row (or loses the race on its primary key) and returns the stored reply.
+ * Transient database errors are thrown for the caller to retry.
+ */
+export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelope, handler: CommandHandler): Promise<ExecutionResult> {
+  const stored = await findStoredReply(deps.knex, envelope.id);
+  if (stored) return { reply: stored, duplicate: true, jobs: [] };
+  const now = deps.now?.() ?? new Date();
+  try {
+    return await deps.knex.transaction(async (trx) => {
+      const ctx: CommandContext = { trx, command: envelope, actor: envelope.actor, now, config: deps.config };
+      if (handler.scope === 'platform') {
+        if (envelope.actor.type !== 'system') throw forbidden();
+      } else {
+        ctx.scope = await authorizeEnvironment(trx, envelope.environment, envelope.actor);
+      }
+      const parsed = handler.payload.safeParse(envelope.payload ?? {});
+      if (!parsed.success) throw new CommandRejection(400, fieldErrors(parsed.error));
+      const result = await handler.handle(ctx, parsed.data);
+      const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
+      await record(trx, deps, envelope, reply, result.events ?? [], result.audit ?? []);
+      return { reply, duplicate: false, jobs: result.jobs ?? [] };
+    });
+  } catch (error) {
+    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope.id);
+    if (!(error instanceof CommandRejection)) throw error;
+    const reply = buildReply(envelope, error.status, error.body, now);
+    try {
+      await deps.knex.transaction(async (trx) => {
+        const event: EventDraft = { type: 'command.rejected', data: { status: error.status, body: error.body } };
+        await record(trx, deps, envelope, reply, [event], []);
+      });
+    } catch (recordError) {
+      if (isInboxConflict(recordError)) return duplicateOf(deps.knex, envelope.id);
+      throw recordError;
+    }
+    return { reply, duplicate: false, jobs: [] };
+  }
+}
+
+export function buildReply(address: { id: string; type: string; correlationId?: string | undefined }, status: number, body: unknown, now = new Date()): Reply {
+  return {
+    commandId: address.id,
+    ...(address.correlationId !== undefined ? { correlationId: address.correlationId } : {}),
+    type: address.type,
+    status,
+    body,
+    processedAt: now.toISOString(),
+  };
+}
+
+async function findStoredReply(knex: Knex, commandId: string): Promise<Reply | undefined> {
+  const row = await ProcessedCommand.query(knex).findById(commandId);
+  return row ? (row.reply as Reply) : undefined;
+}
+
+async function duplicateOf(knex: Knex, commandId: string): Promise<ExecutionResult> {
+  const stored = await findStoredReply(knex, commandId);
+  if (!stored) throw new Error(`inbox conflict on ${commandId} but no stored reply`);
+  return { reply: stored, duplicate: true, jobs: [] };
+}
+
+function isInboxConflict(error: unknown): boolean {
+  const e = error as { code?: string; constraint?: string; nativeError?: { code?: string; constraint?: string } };
+  const code = e?.code ?? e?.nativeError?.code;
+  const constraint = e?.constraint ?? e?.nativeError?.constraint;
+  return code === '23505' && constraint === 'processed_commands_pkey';
+}
+
+async function record(
+  trx: Knex.Transaction,
+  deps: ExecuteDeps,
+  envelope: CommandEnvelope,
+  reply: Reply,
+  events: EventDraft[],
+  audit: AuditDraft[],
+): Promise<void> {
+  if (audit.length) {
+    await AuditRecord.query(trx).insert(
+      audit.map((a) => ({
+        commandId: envelope.id,
+        environmentKey: envelope.environment ?? null,
+        actorType: envelope.actor.type,
+        actorId: envelope.actor.id,
+        action: a.action,
+        resourceType: a.resourceType,
+        resourceId: a.resourceId === null ? null : String(a.resourceId),
+        before: a.before ?? null,
+        after: a.after ?? null,
+      })),
+    );
+  }
+  if (events.length) {
+    await OutboxMessage.query(trx).insert(
+      events.map((draft) => {
+        const environment = draft.environment === undefined ? (envelope.environment ?? null) : draft.environment;
+        const event: DomainEvent = {
+          id: randomUUID(),
+          type: draft.type,
+          environment,
+          occurredAt: reply.processedAt,
+          commandId: envelope.id,
+          actor: envelope.actor,
+          data: draft.data,
+        };
+        return { topic: deps.config.EVENTS_TOPIC, messageKey: draft.key ?? environment, payload: event, headers: { 'event-type': draft.type } };
+      }),
+    );
+    await trx.raw('select pg_notify(?, ?)', [OUTBOX_CHANNEL, '']);
+  }
+  // Last, so a concurrent duplicate that got this far loses on the primary key and rolls back whole.
+  await ProcessedCommand.query(trx).insert({
+    commandId: envelope.id,
+    type: envelope.type,
+    environmentKey: envelope.environment ?? null,
+    status: reply.status,
+    reply,
+    replyTo: envelope.replyTo ?? null,
+  });
+}

@@ -1,0 +1,71 @@
+import { Kafka, logLevel, type ITopicConfig, type LogEntry } from 'kafkajs';
+import type { Logger } from '../logger.js';
+import type { Config } from '../config.js';
+
+// kafkajs 2.2.4 schedules a negative timeout on Node 24 (tulios/kafkajs#1751); Node clamps it to 1 ms,
+// which is what kafkajs meant, so that one warning is dropped and every other warning still prints.
+let warningFilterInstalled = false;
+function dropKafkajsTimeoutWarning(): void {
+  if (warningFilterInstalled) return;
+  warningFilterInstalled = true;
+  const original = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name === 'TimeoutNegativeWarning') return;
+    if (original.length) for (const listener of original) listener(warning);
+    else console.warn(warning);
+  });
+}
+
+const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(brokers: string[], logger: Logger, clientId = 'experimentation-worker'): Kafka {
+  dropKafkajsTimeoutWarning();
+  const kafkaLogger = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId,
+    brokers,
+    connectionTimeout: 3000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 10_000 },
+    // kafkajs' INFO lines (joins, rebalances) are routine: keep them at debug.
+    logLevel: logLevel.INFO,
+    logCreator:
+      () =>
+      ({ level, log }: LogEntry) => {
+        const { message, ...rest } = log;
+        const target = level === logLevel.INFO ? 'debug' : (levels[level] ?? 'info');
+        kafkaLogger[target](rest, message);
+      },
+  });
+}
+
+/** The topics of CONTRACT.md, with their partition counts. */
+export function workerTopics(config: Config): ITopicConfig[] {
+  return [
+    { topic: config.COMMANDS_TOPIC, numPartitions: config.COMMANDS_PARTITIONS },
+    { topic: config.EVENTS_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
+    { topic: config.REPLIES_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
+    { topic: config.TRACKING_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
+    { topic: config.DLQ_TOPIC, numPartitions: 1 },
+  ];
+}
+
+/** Creates the topics that are missing; existing ones are left as they are. */
+export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[]): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic)).map((t) => ({ replicationFactor: 1, ...t }));
+    if (missing.length) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    return missing.map((t) => t.topic);
+  } finally {
+    await admin.disconnect();
+  }
+}
