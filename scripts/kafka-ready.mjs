@@ -2,6 +2,9 @@
 // Used by scripts/kafka.sh: the "Kafka Server started" log line comes before the broker answers clients.
 import { Kafka, logLevel } from 'kafkajs';
 
+// kafkajs 2.2.4 on Node 24 warns about a negative timeout it means as 'now' (tulios/kafkajs#1751).
+process.removeAllListeners('warning');
+
 const [broker = '127.0.0.1:9092', waitSeconds = '1'] = process.argv.slice(2);
 const deadline = Date.now() + Number(waitSeconds) * 1000;
 const kafka = new Kafka({

@@ -35,7 +35,7 @@ export interface WorkerApp {
  */
 export async function startWorkerApp(config: Config, logger: Logger): Promise<WorkerApp> {
   const metrics = createMetrics();
-  const knex = createKnex(config.DATABASE_URL, 20);
+  const knex = createKnex(config.DATABASE_URL, 20, logger);
   const kafka = createKafka(config.KAFKA_BROKERS, logger);
   const queues = createQueues(config.REDIS_URL, config.QUEUE_PREFIX);
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
@@ -70,6 +70,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       groupId: config.CONSUMER_GROUP,
       topic: config.COMMANDS_TOPIC,
       partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
+      sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
       processor,
       logger,
       isStopping: () => stopping,

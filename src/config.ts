@@ -46,6 +46,8 @@ const schema = z.object({
   CONSUMER_GROUP: z.string().min(1).default('experimentation-worker'),
   TRACKING_CONSUMER_GROUP: z.string().min(1).default('experimentation-worker.tracking'),
   PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 64).default(6),
+  /** How long the group waits for a silent member (a killed worker) before moving its partitions. */
+  KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
 
   COMMAND_RETRY_ATTEMPTS: int(1, 100).default(8),
   COMMAND_RETRY_BACKOFF_MS: int(1).default(1000),

@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { Model } from 'objection';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from './logger.js';
 
 // BIGINT (int8) and NUMERIC come back as strings by default; our ids and sums fit in doubles.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -9,12 +10,21 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
 export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
 
-export function createKnex(databaseUrl: string, poolMax = 10): Knex {
+export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger): Knex {
   const knex = knexFactory({
+    // knex and pg print connection trouble with console.log by default; keep it in the structured log.
+    log: {
+      warn: (message: unknown) => logger?.warn({ component: 'knex' }, String(message)),
+      error: (message: unknown) => logger?.error({ component: 'knex' }, String(message)),
+      deprecate: (message: unknown) => logger?.debug({ component: 'knex' }, String(message)),
+      debug: (message: unknown) => logger?.debug({ component: 'knex' }, String(message)),
+    },
     client: 'pg',
     connection: { connectionString: databaseUrl, application_name: 'experimentation-worker' },
     pool: { min: 0, max: poolMax },
-    acquireConnectionTimeout: 10_000,
+    // Fail fast when the database is gone: the command then goes to the retry queue instead of holding
+    // its partition for long.
+    acquireConnectionTimeout: 3000,
     migrations: { directory: migrationsDirectory, loadExtensions: ['.ts', '.js'] },
   });
   Model.knex(knex);

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+// Installs the contract's error wording before any schema is used.
+import './errors.js';
 
 // CONTRACT.md "Command envelope", "Reply" and "Event": the wire shapes, checked at the edge.
 

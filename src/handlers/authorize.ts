@@ -18,12 +18,12 @@ export async function authorizeEnvironment(trx: Knex.Transaction, environmentKey
   if (!organisation || !organisation.experimentationEnabled) throw forbidden();
   if (actor.type !== 'system') {
     const grant = await AccessGrant.query(trx)
-      .where({ userId: actor.id, role: 'admin' })
+      .where({ user_id: actor.id, role: 'admin' })
       .where((q) =>
         q
-          .where({ scope: 'environment', scopeId: environment.key })
-          .orWhere({ scope: 'project', scopeId: String(project.id) })
-          .orWhere({ scope: 'organisation', scopeId: String(organisation.id) }),
+          .where({ scope: 'environment', scope_id: environment.key })
+          .orWhere({ scope: 'project', scope_id: String(project.id) })
+          .orWhere({ scope: 'organisation', scope_id: String(organisation.id) }),
       )
       .first();
     if (!grant) throw forbidden();

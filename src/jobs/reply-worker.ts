@@ -27,6 +27,10 @@ export function startReplyWorker(redisUrl: string, prefix: string, producer: Pro
       connection: createRedis(redisUrl, 'worker') as ConnectionOptions,
       prefix,
       concurrency: 64,
+      // Replies take milliseconds: a short lock lets another worker take over the replies of a killed one
+      // within seconds (BullMQ's defaults, 30 s lock and 30 s stalled check, would hold them for up to a minute).
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
       settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialBackoff(attemptsMade, 250, 30_000) },
     },
   );

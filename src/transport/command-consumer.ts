@@ -16,12 +16,13 @@ export async function startCommandConsumer(options: {
   groupId: string;
   topic: string;
   partitionsConsumedConcurrently: number;
+  sessionTimeoutMs: number;
   processor: CommandProcessor;
   logger: Logger;
   isStopping: () => boolean;
 }): Promise<Consumer> {
   const { kafka, processor, logger, isStopping } = options;
-  const consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: options.sessionTimeoutMs, heartbeatInterval: Math.min(3000, Math.floor(options.sessionTimeoutMs / 3)), maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topic: options.topic, fromBeginning: true });
   await consumer.run({

@@ -26,6 +26,8 @@ const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 
 export function createKafka(brokers: string[], logger: Logger, clientId = 'experimentation-worker'): Kafka {
   dropKafkajsTimeoutWarning();
+  // Our producers use kafkajs' default (murmur2, Java-compatible) partitioner on purpose.
+  process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,

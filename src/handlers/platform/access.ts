@@ -26,7 +26,7 @@ export const revokeAccess = defineHandler({
   payload: accessGrantSchema,
   async handle({ trx }, p) {
     // Revoking a grant that does not exist is still 204 (DOMAIN.md).
-    const deleted = await AccessGrant.query(trx).delete().where({ userId: p.userId, scope: p.scope, scopeId: p.scopeId, role: p.role });
+    const deleted = await AccessGrant.query(trx).delete().where({ user_id: p.userId, scope: p.scope, scope_id: p.scopeId, role: p.role });
     const view = grantView(p as AccessGrant);
     return {
       status: 204,

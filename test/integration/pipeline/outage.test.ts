@@ -1,0 +1,66 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestWorker, type TestWorker } from '../harness.js';
+import { testDatabaseUrl } from '../env.js';
+import { TcpProxy, viaProxy } from '../tcp-proxy.js';
+import { createKnex } from '../../../src/db.js';
+import type { Reply } from '../../../src/contracts/envelope.js';
+
+// The worker reaches Postgres through a proxy the test can cut, as a dead server or network would.
+const proxy = new TcpProxy('127.0.0.1', 5432);
+let worker: TestWorker;
+const direct = createKnex(testDatabaseUrl, 4);
+
+beforeAll(async () => {
+  const port = await proxy.start();
+  worker = await startTestWorker({ DATABASE_URL: viaProxy(testDatabaseUrl, port), COMMAND_RETRY_ATTEMPTS: '10', COMMAND_RETRY_BACKOFF_MS: '300' });
+});
+afterAll(async () => {
+  await worker?.stop();
+  await proxy.stop();
+  await direct.destroy();
+});
+
+const upsert = (id: number) => ({ id: randomUUID(), type: 'organisation.upsert', payload: { id, name: `Org ${id}`, experimentationEnabled: true } });
+
+async function appliedOnce(commandIds: string[]): Promise<void> {
+  const processed = await direct('processed_commands').whereIn('command_id', commandIds).select('command_id', 'status');
+  expect(processed).toHaveLength(commandIds.length);
+  const audits = await direct('audit_log').whereIn('command_id', commandIds).groupBy('command_id').select('command_id').count({ n: '*' });
+  expect(audits).toHaveLength(commandIds.length);
+  expect(audits.every((a) => Number(a.n) === 1)).toBe(true);
+}
+
+describe('Postgres unavailable mid-stream', () => {
+  it('retries the affected commands through BullMQ and applies each once after recovery', async () => {
+    const before = await worker.client.send(upsert(randomInt(1e6, 2e9)));
+    expect(before.status).toBe(200);
+
+    proxy.cut();
+    const commands = Array.from({ length: 12 }, () => upsert(randomInt(1e6, 2e9)));
+    const replies = commands.map((c) => worker.client.send(c, { timeout: 90_000 }));
+    await new Promise((r) => setTimeout(r, 5000));
+    const retriedDuringOutage = (await worker.app.metrics.commandRetries.get()).values[0]?.value ?? 0;
+    proxy.restore();
+
+    const answered: Reply[] = await Promise.all(replies);
+    expect(answered.map((r) => r.status)).toEqual(commands.map(() => 200));
+    expect(retriedDuringOutage).toBeGreaterThan(0);
+    await appliedOnce(commands.map((c) => c.id));
+    const orgs = await direct('organisations').whereIn('id', commands.map((c) => c.payload.id));
+    expect(orgs).toHaveLength(commands.length);
+  });
+
+  it('survives its connections being terminated while commands stream through', async () => {
+    const commands = Array.from({ length: 60 }, () => upsert(randomInt(1e6, 2e9)));
+    const replies = commands.map((c) => worker.client.send(c, { timeout: 90_000 }));
+    // Kill the worker's server processes a few times while the stream is flowing.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      await direct.raw(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'experimentation-worker%' and pid <> pg_backend_pid()`);
+    }
+    const answered = await Promise.all(replies);
+    expect(answered.map((r) => r.status)).toEqual(commands.map(() => 200));
+    await appliedOnce(commands.map((c) => c.id));
+  });
+});
