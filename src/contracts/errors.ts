@@ -29,6 +29,7 @@ function drfMessage(issue: z.core.$ZodRawIssue): string | undefined {
       if (issue.expected === 'object') return `Invalid data. Expected a dictionary, but got ${typeName(input)}.`;
       return undefined;
     case 'invalid_value':
+      if (input === undefined) return 'This field is required.';
       return `"${String(input)}" is not a valid choice.`;
     case 'too_big':
       if (issue.origin === 'string') return `Ensure this field has no more than ${issue.maximum} characters.`;

@@ -1,0 +1,47 @@
+import { attachmentFieldsSchema, attachSchema } from '../../contracts/experiments.js';
+import { resourceId } from '../../contracts/metrics.js';
+import { fieldErrors } from '../../contracts/errors.js';
+import { ExperimentMetric } from '../../models/experiment-metric.js';
+import { insertUnlessTaken, scopeOf } from '../environment-scope.js';
+import { findLiveExperiment } from '../experiments/views.js';
+import { defineHandler, invalid, notFound } from '../types.js';
+import { ATTACH_MESSAGES, assertMetricsModifiable, invalidPk, lockLiveMetrics } from './attachable-metrics.js';
+import { attachmentView } from './views.js';
+
+// Check order (DOMAIN.md): experiment 404, then fields (metricId must name a live metric), completed
+// experiment, metric of another environment, already attached (the unique index settles races).
+export const attachMetric = defineHandler({
+  type: 'experiment.metric.attach',
+  scope: 'environment',
+  payload: attachSchema,
+  async handle(ctx, p) {
+    const { trx, now } = ctx;
+    // FOR SHARE: attaches may run side by side, but not beside a status change.
+    const experiment = await findLiveExperiment(trx, scopeOf(ctx).environment.id, p.experimentId).forShare();
+    if (!experiment) throw notFound();
+
+    const fields = attachmentFieldsSchema.safeParse(p);
+    const errors = fields.success ? {} : fieldErrors(fields.error);
+    const metricId = resourceId.safeParse(p.metricId);
+    const metric = metricId.success ? (await lockLiveMetrics(trx, [metricId.data])).get(metricId.data) : undefined;
+    if (metricId.success && !metric) errors.metricId = [invalidPk(metricId.data)];
+    if (!fields.success || !metric) throw invalid(errors);
+    const { expectedDirection } = fields.data;
+
+    assertMetricsModifiable(experiment);
+    if (metric.environmentId !== experiment.environmentId) throw invalid({ metricId: [ATTACH_MESSAGES.otherEnvironment] });
+
+    const attachment = await insertUnlessTaken(trx, 'experiment_metrics_experiment_metric_unique', async (savepoint) =>
+      await ExperimentMetric.query(savepoint).insert({ experimentId: experiment.id, metricId: metric.id, expectedDirection, createdAt: now }).returning('*'),
+    );
+    if (!attachment) throw invalid({ metricId: [ATTACH_MESSAGES.alreadyAttached] });
+
+    const view = attachmentView(Object.assign(attachment, { metricName: metric.name, aggregation: metric.aggregation, direction: metric.direction }));
+    return {
+      status: 201,
+      body: view,
+      events: [{ type: 'experiment.metric.attached', data: view }],
+      audit: [{ action: 'attach', resourceType: 'experiment_metric', resourceId: attachment.id, before: null, after: view }],
+    };
+  },
+});

@@ -1,0 +1,3 @@
+import { statusCommand } from './status-command.js';
+
+export const startExperiment = statusCommand('start');
