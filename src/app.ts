@@ -47,12 +47,15 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     const created = await ensureTopics(kafka, workerTopics(config));
     if (created.length) logger.info({ topics: created }, 'created missing topics');
 
-    const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    closers.push({ name: 'kafka producer', close: () => producer.disconnect() });
+    // Events must leave in outbox order per key: an idempotent producer with one request in flight.
+    // Replies and DLQ messages have no order to keep, so they get a producer that pipelines requests.
+    const relayProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer: Producer = kafka.producer();
+    await Promise.all([relayProducer.connect(), producer.connect()]);
+    closers.push({ name: 'kafka producers', close: () => Promise.all([relayProducer.disconnect(), producer.disconnect()]) });
 
     const processor = new CommandProcessor({ knex, config, queues, producer, logger, metrics });
-    const relay = new OutboxRelay({ databaseUrl: config.DATABASE_URL, producer, logger, metrics });
+    const relay = new OutboxRelay({ databaseUrl: config.DATABASE_URL, producer: relayProducer, logger, metrics });
     relay.start();
     closers.push({ name: 'outbox relay', close: () => relay.stop() });
 

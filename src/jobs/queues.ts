@@ -12,9 +12,15 @@ export const QUEUE_NAMES = {
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
-export interface ReplyJob {
+/** A reply and the topic it goes to. */
+export interface OutgoingReply {
   topic: string;
   reply: Reply;
+}
+
+/** The replies of one stretch of a commands partition (or of one retried command), sent as one batch. */
+export interface ReplyJob {
+  replies: OutgoingReply[];
 }
 
 export interface CommandRetryJob {

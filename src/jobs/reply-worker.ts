@@ -2,26 +2,28 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import type { Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { QUEUE_NAMES, cappedExponentialBackoff, createRedis, type ReplyJob } from './queues.js';
+import { QUEUE_NAMES, cappedExponentialBackoff, createRedis, type OutgoingReply, type ReplyJob } from './queues.js';
 
 /** Produces queued replies to Kafka (key = command id, header `correlation-id`); BullMQ retries until delivered. */
 export function startReplyWorker(redisUrl: string, prefix: string, producer: Producer, logger: Logger, metrics: Metrics): Worker<ReplyJob> {
   const worker = new Worker<ReplyJob>(
     QUEUE_NAMES.replies,
     async (job) => {
-      const { topic, reply } = job.data;
-      await producer.send({
-        topic,
+      // One Kafka request for all the replies of the job, grouped by topic; order within a topic is kept.
+      const byTopic = new Map<string, OutgoingReply[]>();
+      for (const r of job.data.replies) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+      await producer.sendBatch({
         acks: -1,
-        messages: [
-          {
+        topicMessages: [...byTopic].map(([topic, replies]) => ({
+          topic,
+          messages: replies.map(({ reply }) => ({
             key: reply.commandId,
             value: JSON.stringify(reply),
             headers: reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {},
-          },
-        ],
+          })),
+        })),
       });
-      metrics.repliesSent.inc();
+      metrics.repliesSent.inc(job.data.replies.length);
     },
     {
       connection: createRedis(redisUrl, 'worker') as ConnectionOptions,

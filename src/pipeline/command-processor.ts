@@ -9,7 +9,7 @@ import type { CommandHandler, JobDraft } from '../handlers/types.js';
 import { handlers as defaultHandlers } from '../handlers/registry.js';
 import { buildReply, executeCommand } from './execute-command.js';
 import { readCommand, type RawCommandMessage } from './read-command.js';
-import { commandRetryJobId, commandRetryJobOptions, replyJobOptions, type Queues } from '../jobs/queues.js';
+import { commandRetryJobId, commandRetryJobOptions, replyJobOptions, type OutgoingReply, type Queues } from '../jobs/queues.js';
 
 export interface KafkaCommandMessage {
   topic: string;
@@ -31,10 +31,11 @@ export interface CommandProcessorDeps {
 }
 
 /**
- * What the consumer does with one commands-topic message. When `process` returns, the message's outcome is
- * durable (its reply queued in Redis, its change and reply in Postgres, or the raw bytes in the DLQ topic, or
- * the command queued for retry), so the offset may be committed. It throws only when none of that could be
- * made durable; the consumer then tries the same message again without committing.
+ * What the consumer does with one commands-topic message. `process` returns the replies to send; once the
+ * consumer has queued them (`queueReplies`), the message's outcome is durable (its change and reply in
+ * Postgres, or its early rejection in the reply queue, or its raw bytes in the DLQ topic, or the command in
+ * the retry queue) and its offset may be committed. It throws only when the outcome could not be made
+ * durable; the consumer then tries the same message again without committing.
  */
 export class CommandProcessor {
   private readonly handlers: ReadonlyMap<string, CommandHandler>;
@@ -42,40 +43,44 @@ export class CommandProcessor {
     this.handlers = deps.handlers ?? defaultHandlers;
   }
 
-  async process(message: KafkaCommandMessage): Promise<void> {
+  async process(message: KafkaCommandMessage): Promise<OutgoingReply[]> {
     const started = process.hrtime.bigint();
     const { config, logger } = this.deps;
     const raw: RawCommandMessage = { value: message.value, headers: stringHeaders(message.headers) };
     const outcome = readCommand(raw, config.COMMAND_KEYS, this.handlers);
-    const replyKey = `${message.partition}-${message.offset}`;
 
     if (outcome.kind === 'dlq') {
       await this.sendToDlq(message, outcome.reason);
-      return;
+      return [];
     }
     if (outcome.kind === 'reject') {
       const { address } = outcome;
       const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, outcome.status, outcome.body);
       logger.info({ commandId: address.commandId, status: outcome.status, body: outcome.body }, 'command rejected before execution');
-      await this.queueReply(address.replyTo ?? config.REPLIES_TOPIC, reply, replyKey);
       this.observe(address.type, outcome.status, started);
-      return;
+      return [{ topic: address.replyTo ?? config.REPLIES_TOPIC, reply }];
     }
 
     const { envelope, handler } = outcome;
     const replyTopic = envelope.replyTo ?? config.REPLIES_TOPIC;
     try {
       const result = await executeCommand({ knex: this.deps.knex, config }, envelope, handler);
-      await this.queueReply(replyTopic, result.reply, replyKey);
       await this.queueJobs(result.jobs);
       logger.debug({ commandId: envelope.id, type: envelope.type, status: result.reply.status, duplicate: result.duplicate }, 'command answered');
       this.observe(envelope.type, result.reply.status, started);
+      return [{ topic: replyTopic, reply: result.reply }];
     } catch (error) {
       // Anything not answered by a rule is treated as a passing failure: the command goes to the retry queue
       // (bounded attempts, then a 500), so this partition moves on.
       logger.warn({ commandId: envelope.id, type: envelope.type, err: error }, 'command failed; handing it to the retry queue');
       await this.queueRetry(envelope, replyTopic, error);
+      return [];
     }
+  }
+
+  /** Queues replies as one job; `jobId` names what they answer, so queuing the same stretch twice is a no-op. */
+  async queueReplies(replies: OutgoingReply[], jobId: string): Promise<void> {
+    if (replies.length) await this.deps.queues.replies.add('replies', { replies }, { ...replyJobOptions, jobId });
   }
 
   /** Runs a command taken from the retry queue; throws to let BullMQ retry it. */
@@ -83,7 +88,7 @@ export class CommandProcessor {
     const handler = this.handlers.get(envelope.type);
     if (!handler) throw new Error(`no handler for ${envelope.type}`);
     const result = await executeCommand({ knex: this.deps.knex, config: this.deps.config }, envelope, handler);
-    await this.queueReply(replyTopic, result.reply, `retry-${attempt}`);
+    await this.queueReplies([{ topic: replyTopic, reply: result.reply }], `reply-${envelope.id}-retry-${attempt}-${Date.now()}`);
     await this.queueJobs(result.jobs);
     this.deps.metrics.commands.inc({ type: envelope.type, status: String(result.reply.status) });
     return result.reply;
@@ -93,12 +98,8 @@ export class CommandProcessor {
   async answerFailed(envelope: CommandEnvelope, replyTopic: string, reason: string): Promise<void> {
     const reply = buildReply(envelope, 500, { detail: 'The command failed after all retries.' });
     this.deps.logger.error({ commandId: envelope.id, type: envelope.type, reason }, 'command failed after all retries');
-    await this.queueReply(replyTopic, reply, 'failed');
+    await this.queueReplies([{ topic: replyTopic, reply }], `reply-${envelope.id}-failed-${Date.now()}`);
     this.deps.metrics.commands.inc({ type: envelope.type, status: '500' });
-  }
-
-  private async queueReply(topic: string, reply: Reply, suffix: string): Promise<void> {
-    await this.deps.queues.replies.add('reply', { topic, reply }, { ...replyJobOptions, jobId: `reply-${reply.commandId}-${suffix}` });
   }
 
   private async queueJobs(jobs: JobDraft[]): Promise<void> {

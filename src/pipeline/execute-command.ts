@@ -5,8 +5,9 @@ import { fieldErrors } from '../contracts/errors.js';
 import type { Config } from '../config.js';
 import { authorizeEnvironment } from '../handlers/authorize.js';
 import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EventDraft, type JobDraft } from '../handlers/types.js';
-import { AuditRecord, OutboxMessage, ProcessedCommand } from '../models/pipeline.js';
+import { ProcessedCommand } from '../models/pipeline.js';
 
+/** The channel the outbox trigger (migrations/…_outbox_notify_trigger.ts) notifies on commit. */
 export const OUTBOX_CHANNEL = 'experimentation_outbox';
 
 export interface ExecutionResult {
@@ -95,6 +96,11 @@ function isInboxConflict(error: unknown): boolean {
   return code === '23505' && constraint === 'processed_commands_pkey';
 }
 
+/**
+ * Writes the audit records, the events (outbox) and the reply (inbox) in ONE statement: data-modifying CTEs
+ * all run, and the inbox insert is last, so a concurrent duplicate that got this far fails on the inbox
+ * primary key and its whole transaction rolls back. The outbox trigger wakes the relay at commit.
+ */
 async function record(
   trx: Knex.Transaction,
   deps: ExecuteDeps,
@@ -103,46 +109,56 @@ async function record(
   events: EventDraft[],
   audit: AuditDraft[],
 ): Promise<void> {
-  if (audit.length) {
-    await AuditRecord.query(trx).insert(
-      audit.map((a) => ({
-        commandId: envelope.id,
-        environmentKey: envelope.environment ?? null,
-        actorType: envelope.actor.type,
-        actorId: envelope.actor.id,
-        action: a.action,
-        resourceType: a.resourceType,
-        resourceId: a.resourceId === null ? null : String(a.resourceId),
-        before: a.before ?? null,
-        after: a.after ?? null,
-      })),
-    );
-  }
-  if (events.length) {
-    await OutboxMessage.query(trx).insert(
-      events.map((draft) => {
-        const environment = draft.environment === undefined ? (envelope.environment ?? null) : draft.environment;
-        const event: DomainEvent = {
-          id: randomUUID(),
-          type: draft.type,
-          environment,
-          occurredAt: reply.processedAt,
-          commandId: envelope.id,
-          actor: envelope.actor,
-          data: draft.data,
-        };
-        return { topic: deps.config.EVENTS_TOPIC, messageKey: draft.key ?? environment, payload: event, headers: { 'event-type': draft.type } };
-      }),
-    );
-    await trx.raw('select pg_notify(?, ?)', [OUTBOX_CHANNEL, '']);
-  }
-  // Last, so a concurrent duplicate that got this far loses on the primary key and rolls back whole.
-  await ProcessedCommand.query(trx).insert({
-    commandId: envelope.id,
-    type: envelope.type,
-    environmentKey: envelope.environment ?? null,
-    status: reply.status,
-    reply,
-    replyTo: envelope.replyTo ?? null,
+  const auditRows = audit.map((a) => ({
+    command_id: envelope.id,
+    environment_key: envelope.environment ?? null,
+    actor_type: envelope.actor.type,
+    actor_id: envelope.actor.id,
+    action: a.action,
+    resource_type: a.resourceType,
+    resource_id: a.resourceId === null ? null : String(a.resourceId),
+    before: a.before ?? null,
+    after: a.after ?? null,
+  }));
+  const outboxRows = events.map((draft) => {
+    const environment = draft.environment === undefined ? (envelope.environment ?? null) : draft.environment;
+    const event: DomainEvent = {
+      id: randomUUID(),
+      type: draft.type,
+      environment,
+      occurredAt: reply.processedAt,
+      commandId: envelope.id,
+      actor: envelope.actor,
+      data: draft.data,
+    };
+    return { topic: deps.config.EVENTS_TOPIC, message_key: draft.key ?? environment, payload: event, headers: { 'event-type': draft.type } };
   });
+  await trx.raw(
+    `with audit_rows as (
+       insert into audit_log (command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after)
+       select command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after
+       from rows from (jsonb_to_recordset(?::jsonb) as (command_id uuid, environment_key text, actor_type text, actor_id text,
+         action text, resource_type text, resource_id text, before jsonb, after jsonb))
+         with ordinality as x(command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after, ord)
+       order by ord
+     ), outbox_rows as (
+       insert into outbox (topic, message_key, payload, headers)
+       select topic, message_key, payload, headers
+       from rows from (jsonb_to_recordset(?::jsonb) as (topic text, message_key text, payload jsonb, headers jsonb))
+         with ordinality as x(topic, message_key, payload, headers, ord)
+       order by ord
+     )
+     insert into processed_commands (command_id, type, environment_key, status, reply, reply_to)
+     values (?, ?, ?, ?, ?::jsonb, ?)`,
+    [
+      JSON.stringify(auditRows),
+      JSON.stringify(outboxRows),
+      envelope.id,
+      envelope.type,
+      envelope.environment ?? null,
+      reply.status,
+      JSON.stringify(reply),
+      envelope.replyTo ?? null,
+    ],
+  );
 }

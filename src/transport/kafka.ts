@@ -41,6 +41,9 @@ export function createKafka(brokers: string[], logger: Logger, clientId = 'exper
       () =>
       ({ level, log }: LogEntry) => {
         const { message, ...rest } = log;
+        // The relay re-sends a batch it could not mark as published, so events are at least once by design
+        // (CONTRACT.md); bounded retries on its idempotent producer cost no guarantee we give.
+        if (message === 'Limiting retries for the idempotent producer may invalidate EoS guarantees') return;
         const target = level === logLevel.INFO ? 'debug' : (levels[level] ?? 'info');
         kafkaLogger[target](rest, message);
       },
