@@ -5,6 +5,7 @@ import { CliContext, CliError, ENVIRONMENT_HELP, EXIT, EXIT_CODES_HELP, type Cli
 import { registerSend } from './commands/send.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerDlq } from './commands/dlq.js';
+import { dropKafkajsTimeoutWarning } from '../transport/kafka.js';
 
 // expctl: the operator CLI of the experimentation worker (package bin; `npm run cli -- <command>`).
 // buildProgram/runCli take their output and environment from `io`, so tests can run it in-process.
@@ -64,17 +65,6 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-/** kafkajs 2.2.4 schedules a negative timeout on Node 24 (tulios/kafkajs#1751): drop that one warning. */
-function quietKafkajsTimeoutWarning(): void {
-  const original = process.listeners('warning');
-  process.removeAllListeners('warning');
-  process.on('warning', (warning) => {
-    if (warning.name === 'TimeoutNegativeWarning') return;
-    if (original.length) for (const listener of original) listener(warning);
-    else console.warn(warning);
-  });
-}
-
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
@@ -83,7 +73,7 @@ async function readStdin(): Promise<string> {
 
 /** The process entry point (also used by bin/expctl.js when a build is present). */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  quietKafkajsTimeoutWarning();
+  dropKafkajsTimeoutWarning();
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0); // e.g. `expctl dlq list | head`
   });

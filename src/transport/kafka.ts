@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 // kafkajs 2.2.4 schedules a negative timeout on Node 24 (tulios/kafkajs#1751); Node clamps it to 1 ms,
 // which is what kafkajs meant, so that one warning is dropped and every other warning still prints.
 let warningFilterInstalled = false;
-function dropKafkajsTimeoutWarning(): void {
+export function dropKafkajsTimeoutWarning(): void {
   if (warningFilterInstalled) return;
   warningFilterInstalled = true;
   const original = process.listeners('warning');

@@ -155,30 +155,14 @@ Examples:
   $ expctl jobs replay cmd-0b6f6c1e-1f0e-4f57-9d1f-6a0f3e6c2a10
   $ expctl jobs replay --all --queue replies`,
     )
-    .action(async (jobId: string | undefined, opts: { all?: boolean; queue: QueueName }, command: Command) => {
-      const { json } = ctx.globals(command);
-      const what = target(jobId, opts.all, 'replay');
-      await withQueue(ctx, opts.queue, async (queue) => {
-        const selected = what.jobId !== undefined ? [await failedJob(queue, what.jobId)] : (await queue.getFailed(0, -1)).filter(Boolean);
-        const done: FailedJobView[] = [];
-        const errors: string[] = [];
-        for (const job of selected) {
-          const view = describeJob(opts.queue, job);
-          try {
-            await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-            done.push(view);
-          } catch (error) {
-            errors.push(`job ${view.id}: ${(error as Error).message}`);
-          }
-        }
-        if (json) printJobs(ctx, done, true, { queue: opts.queue, action: 'replayed', errors });
-        else {
-          ctx.out(done.length ? `replayed ${done.length} job(s) from queue ${opts.queue} (now waiting):` : `nothing to replay in queue ${opts.queue}`);
-          printJobs(ctx, done, false);
-        }
-        if (errors.length) throw new CliError(EXIT.failure, `could not replay ${errors.length} job(s):\n  ${errors.join('\n  ')}`);
-      });
-    });
+    .action((jobId: string | undefined, opts: { all?: boolean; queue: QueueName }, command: Command) =>
+      actOnFailedJobs(ctx, command, jobId, opts, {
+        verb: 'replay',
+        done: 'replayed',
+        summary: (n, queue) => (n ? `replayed ${n} job(s) from queue ${queue} (now waiting):` : `nothing to replay in queue ${queue}`),
+        act: (job) => job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }),
+      }),
+    );
 
   jobs
     .command('discard')
@@ -195,28 +179,44 @@ Examples:
   $ expctl jobs discard cmd-0b6f6c1e-1f0e-4f57-9d1f-6a0f3e6c2a10
   $ expctl jobs discard --all --queue results`,
     )
-    .action(async (jobId: string | undefined, opts: { all?: boolean; queue: QueueName }, command: Command) => {
-      const { json } = ctx.globals(command);
-      const what = target(jobId, opts.all, 'discard');
-      await withQueue(ctx, opts.queue, async (queue) => {
-        const selected = what.jobId !== undefined ? [await failedJob(queue, what.jobId)] : (await queue.getFailed(0, -1)).filter(Boolean);
-        const done: FailedJobView[] = [];
-        const errors: string[] = [];
-        for (const job of selected) {
-          const view = describeJob(opts.queue, job);
-          try {
-            await job.remove();
-            done.push(view);
-          } catch (error) {
-            errors.push(`job ${view.id}: ${(error as Error).message}`);
-          }
-        }
-        if (json) printJobs(ctx, done, true, { queue: opts.queue, action: 'discarded', errors });
-        else {
-          ctx.out(done.length ? `discarded ${done.length} failed job(s) from queue ${opts.queue}:` : `nothing to discard in queue ${opts.queue}`);
-          printJobs(ctx, done, false);
-        }
-        if (errors.length) throw new CliError(EXIT.failure, `could not discard ${errors.length} job(s):\n  ${errors.join('\n  ')}`);
-      });
-    });
+    .action((jobId: string | undefined, opts: { all?: boolean; queue: QueueName }, command: Command) =>
+      actOnFailedJobs(ctx, command, jobId, opts, {
+        verb: 'discard',
+        done: 'discarded',
+        summary: (n, queue) => (n ? `discarded ${n} failed job(s) from queue ${queue}:` : `nothing to discard in queue ${queue}`),
+        act: (job) => job.remove(),
+      }),
+    );
+}
+
+/** Replay and discard: the named failed job, or all of them, acted on one by one; errors reported at the end. */
+async function actOnFailedJobs(
+  ctx: CliContext,
+  command: Command,
+  jobId: string | undefined,
+  opts: { all?: boolean; queue: QueueName },
+  action: { verb: 'replay' | 'discard'; done: string; summary: (count: number, queue: string) => string; act: (job: Job) => Promise<unknown> },
+): Promise<void> {
+  const { json } = ctx.globals(command);
+  const what = target(jobId, opts.all, action.verb);
+  await withQueue(ctx, opts.queue, async (queue) => {
+    const selected = what.jobId !== undefined ? [await failedJob(queue, what.jobId)] : (await queue.getFailed(0, -1)).filter(Boolean);
+    const done: FailedJobView[] = [];
+    const errors: string[] = [];
+    for (const job of selected) {
+      const view = describeJob(opts.queue, job);
+      try {
+        await action.act(job);
+        done.push(view);
+      } catch (error) {
+        errors.push(`job ${view.id}: ${(error as Error).message}`);
+      }
+    }
+    if (json) printJobs(ctx, done, true, { queue: opts.queue, action: action.done, errors });
+    else {
+      ctx.out(action.summary(done.length, opts.queue));
+      printJobs(ctx, done, false);
+    }
+    if (errors.length) throw new CliError(EXIT.failure, `could not ${action.verb} ${errors.length} job(s):\n  ${errors.join('\n  ')}`);
+  });
 }

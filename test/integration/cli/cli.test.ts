@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { startTestWorker, systemActor, type TestWorker } from '../harness.js';
 import { testDatabaseUrl } from '../env.js';
 import { createKafka } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
+import { TcpProxy } from '../tcp-proxy.js';
 
 // expctl as operators run it: a child process (Node + tsx loader, the CLI's TypeScript source) with the
 // environment of an in-process test worker, against the real broker, Redis and Postgres.
@@ -48,49 +48,6 @@ function expctl(args: string[], env: Record<string, string> = {}, options: { lau
   });
 }
 
-/** A TCP proxy in front of Postgres that can be cut (every connection refused or dropped) and restored. */
-class CuttableProxy {
-  private readonly sockets = new Set<Socket>();
-  private server?: Server;
-  private cut = false;
-  constructor(private readonly upstream: { host: string; port: number }) {}
-
-  async listen(): Promise<number> {
-    this.server = createServer((client) => {
-      if (this.cut) return void client.destroy();
-      const server = connect(this.upstream.port, this.upstream.host);
-      for (const [a, b] of [
-        [client, server],
-        [server, client],
-      ] as const) {
-        this.sockets.add(a);
-        a.on('error', () => b.destroy());
-        a.on('close', () => {
-          this.sockets.delete(a);
-          b.destroy();
-        });
-        a.pipe(b);
-      }
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return (this.server!.address() as { port: number }).port;
-  }
-
-  down(): void {
-    this.cut = true;
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  up(): void {
-    this.cut = false;
-  }
-
-  async close(): Promise<void> {
-    this.down();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
 async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -105,13 +62,13 @@ const nextId = () => randomInt(1_000_000, 2_000_000_000);
 
 describe('expctl', () => {
   let worker: TestWorker;
-  let proxy: CuttableProxy;
+  let proxy: TcpProxy;
   let admin: Admin;
 
   beforeAll(async () => {
     const upstream = new URL(testDatabaseUrl);
-    proxy = new CuttableProxy({ host: upstream.hostname, port: Number(upstream.port || 5432) });
-    const port = await proxy.listen();
+    proxy = new TcpProxy(upstream.hostname, Number(upstream.port || 5432));
+    const port = await proxy.start();
     const proxied = new URL(testDatabaseUrl);
     proxied.hostname = '127.0.0.1';
     proxied.port = String(port);
@@ -122,9 +79,9 @@ describe('expctl', () => {
 
   afterAll(async () => {
     await admin?.disconnect();
-    proxy?.up();
+    proxy?.restore();
     await worker?.stop();
-    await proxy?.close();
+    await proxy?.stop();
   });
 
   const dlqCount = async () => {
@@ -170,7 +127,7 @@ describe('expctl', () => {
     const client = worker.client;
     const commandId = randomUUID();
     const orgId = nextId();
-    proxy.down(); // every database query of the worker fails from now on
+    proxy.cut(); // every database query of the worker fails from now on
     try {
       const failed = await client.send({ id: commandId, type: 'organisation.upsert', actor: systemActor, payload: { id: orgId, name: 'replayed', experimentationEnabled: true } }, { timeout: 40_000 });
       expect(failed.status).toBe(500);
@@ -187,7 +144,7 @@ describe('expctl', () => {
       expect(table.stdout).toContain(`cmd-${commandId}`);
       expect(table.stdout).toMatch(/JOB ID +COMMAND ID +TYPE +ATTEMPTS/);
     } finally {
-      proxy.up();
+      proxy.restore();
     }
 
     const replayed = await expctl(['jobs', 'replay', `cmd-${commandId}`], worker.env);
