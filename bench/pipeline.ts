@@ -217,6 +217,14 @@ async function postgresBaseline(knex: Knex, environments: string[]): Promise<{ s
   return { seconds, perSecond: N / seconds };
 }
 
+/** The worker's own view (expw_command_duration_seconds): where a command's time goes, inside vs around it. */
+async function commandTimeFromMetrics(): Promise<{ meanMs: number; count: number }> {
+  const text = await fetch(`http://127.0.0.1:${env.HTTP_PORT}/metrics`).then((r) => r.text());
+  const sum = Number(/^expw_command_duration_seconds_sum (\S+)/m.exec(text)?.[1] ?? NaN);
+  const count = Number(/^expw_command_duration_seconds_count (\S+)/m.exec(text)?.[1] ?? NaN);
+  return { meanMs: (sum / count) * 1000, count };
+}
+
 async function main(): Promise<void> {
   log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
   await ensureDatabase(databaseUrl);
@@ -236,6 +244,8 @@ async function main(): Promise<void> {
 
   log(`throughput: ${N} commands at once`);
   const throughput = await throughputOfWorker(client, environments);
+  const inside = await commandTimeFromMetrics();
+  log(`  mean time inside a command (read → reply built, from /metrics): ${inside.meanMs.toFixed(1)} ms over ${inside.count} commands`);
   log(`latency: ${RATE}/s for ${RATE_SECONDS} s`);
   const latency = await latencyAtRate(client, environments);
   await client.disconnect();
@@ -252,7 +262,7 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     commands: N,
-    worker: { throughput, latency },
+    worker: { throughput, meanMsInsideCommand: inside.meanMs, latency },
     baselines: { kafkajsEcho: echo, postgresAlone: postgres },
     ratios: { vsKafkajsEcho: throughput.perSecond / echo.perSecond, vsPostgresAlone: throughput.perSecond / postgres.perSecond, vsSlowerBaseline: throughput.perSecond / slower },
     targets: { throughputAtLeastHalfOfSlowerBaseline: throughput.perSecond >= 0.5 * slower, p99AtMost50ms: latency.p99 <= 50 },

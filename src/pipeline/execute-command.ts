@@ -28,12 +28,12 @@ export interface ExecuteDeps {
  * Applies one authenticated command exactly once. In one transaction: authorisation, the handler's change,
  * its audit records, its events (outbox) and its reply (inbox row keyed by command id). A rejection rolls
  * the change back and records the rejection instead. A second execution of the same id, even a concurrent
- * one, finds the inbox row (or loses the race on its primary key) and returns the stored reply.
+ * one, loses on the inbox primary key, rolls back and returns the stored reply.
  * Transient database errors are thrown for the caller to retry.
  */
 export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelope, handler: CommandHandler): Promise<ExecutionResult> {
-  const stored = await findStoredReply(deps.knex, envelope.id);
-  if (stored) return { reply: stored, duplicate: true, jobs: [] };
+  // No look-up of the inbox first: every command would pay a round trip for the rare duplicate. A duplicate
+  // runs, fails on the inbox primary key at the end, rolls back whole and answers with the stored reply.
   const now = deps.now?.() ?? new Date();
   try {
     return await deps.knex.transaction(async (trx) => {

@@ -1,22 +1,25 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { OutgoingReply } from '../jobs/queues.js';
 import type { CommandProcessor } from '../pipeline/command-processor.js';
 
 export class ShuttingDown extends Error {}
 
-/** Replies of a stretch of messages are queued as one job after this many, or when a batch ends. */
-const MAX_REPLIES_PER_JOB = 200;
-/** ... or once the oldest waiting reply is this old, so a long batch does not hold replies back. */
-const MAX_REPLY_WAIT_MS = 10;
+/**
+ * A partition's batch is worked through in chunks of this many messages: small enough that replies are not
+ * held back long, large enough to find several environments to run side by side.
+ */
+const CHUNK_SIZE = 64;
 
 /**
- * Consumes the commands topic in a consumer group. Partitions run concurrently; messages within a partition
- * run one at a time, in order, each in its own transaction. Their replies are queued in BullMQ a stretch at
- * a time (one job, whose id names the partition and offsets), and a message's offset is resolved only once
- * its outcome is durable. A message whose outcome could not be made durable (Redis and Kafka both failing,
- * say) is tried again in place with backoff, never thrown to kafkajs, so nothing after it is skipped. Only
- * on shutdown does it stop early, leaving the rest uncommitted for the next owner of the partition.
+ * Consumes the commands topic in a consumer group. Partitions run concurrently. Within a partition, order is
+ * kept per message key (the environment, CONTRACT.md): a chunk's messages are grouped by key, each key's run
+ * one at a time in offset order, different keys side by side; each command has its own transaction. The
+ * chunk's replies are queued in BullMQ as one job (whose id names the partition and offsets), and the chunk's
+ * offsets are resolved only once every outcome in it is durable. A message whose outcome could not be made
+ * durable (Redis and Kafka both failing, say) is tried again in place with backoff, never thrown to kafkajs,
+ * so nothing after it is skipped. Only on shutdown does it stop early, leaving the rest uncommitted for the
+ * next owner of the partition (which redoes only what is not in the inbox).
  */
 export async function startCommandConsumer(options: {
   kafka: Kafka;
@@ -58,21 +61,41 @@ export async function startCommandConsumer(options: {
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       const { partition } = batch;
-      let pending: OutgoingReply[] = [];
-      let first: string | undefined;
-      let last: string | undefined;
-      let pendingSince = 0;
-      // Queuing a stretch's replies overlaps with running the next commands; offsets resolve in order.
+      // Queuing a chunk's replies overlaps with running the next chunk; offsets resolve in order.
       let queued: Promise<void> = Promise.resolve();
       let failure: unknown;
 
-      const flush = () => {
-        if (last === undefined) return;
-        const replies = pending;
-        const upTo = last;
-        const jobId = `replies-${partition}-${first}-${last}`;
-        pending = [];
-        first = last = undefined;
+      for (let start = 0; start < batch.messages.length; start += CHUNK_SIZE) {
+        if (!isRunning() || isStale() || isStopping() || failure) break;
+        const chunk = batch.messages.slice(start, start + CHUNK_SIZE);
+        const byKey = new Map<string, KafkaMessage[]>();
+        for (const message of chunk) {
+          const key = message.key?.toString('base64') ?? '';
+          byKey.set(key, [...(byKey.get(key) ?? []), message]);
+        }
+        const repliesByOffset = new Map<string, OutgoingReply[]>();
+        const lanes = await Promise.allSettled(
+          [...byKey.values()].map(async (messages) => {
+            for (const message of messages) {
+              const replies = await untilDurable(
+                `command ${partition}/${message.offset}`,
+                () => processor.process({ topic: batch.topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers }),
+                heartbeat,
+              );
+              repliesByOffset.set(message.offset, replies);
+            }
+          }),
+        );
+        const stopped = lanes.find((lane) => lane.status === 'rejected');
+        if (stopped) {
+          // Shutting down mid-chunk: nothing of this chunk is resolved; what did commit is answered from the
+          // inbox when the chunk is delivered again.
+          failure = (stopped as PromiseRejectedResult).reason;
+          break;
+        }
+        const replies = chunk.flatMap((message) => repliesByOffset.get(message.offset) ?? []);
+        const upTo = chunk.at(-1)!.offset;
+        const jobId = `replies-${partition}-${chunk[0]!.offset}-${upTo}`;
         const previous = queued;
         queued = (async () => {
           await previous;
@@ -80,28 +103,7 @@ export async function startCommandConsumer(options: {
           resolveOffset(upTo);
         })();
         queued.catch((error) => (failure ??= error));
-      };
-
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale() || isStopping() || failure) break;
-        let replies: OutgoingReply[];
-        try {
-          replies = await untilDurable(
-            `command ${partition}/${message.offset}`,
-            () => processor.process({ topic: batch.topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers }),
-            heartbeat,
-          );
-        } catch (error) {
-          failure ??= error;
-          break;
-        }
-        if (!pending.length) pendingSince = Date.now();
-        pending.push(...replies);
-        first ??= message.offset;
-        last = message.offset;
-        if (pending.length >= MAX_REPLIES_PER_JOB || Date.now() - pendingSince >= MAX_REPLY_WAIT_MS) flush();
       }
-      flush();
       await queued.catch(() => {});
       if (failure && !(failure instanceof ShuttingDown)) logger.error({ err: failure }, 'command batch stopped early');
       await heartbeat().catch(() => {});
