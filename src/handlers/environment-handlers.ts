@@ -17,6 +17,7 @@ import { getAttachment } from './experiment-metrics/get-attachment.js';
 import { listAttachments } from './experiment-metrics/list-attachments.js';
 import { updateAttachment } from './experiment-metrics/update-attachment.js';
 import { detachMetric } from './experiment-metrics/detach-metric.js';
+import { resultsHandlers } from './results/index.js';
 
 // Environment-scoped handlers (metrics, experiments, attachments, results), one file per command type
 // in handlers/metrics, handlers/experiments, handlers/experiment-metrics and handlers/results.
@@ -39,4 +40,5 @@ export const environmentHandlers: CommandHandler[] = [
   listAttachments,
   updateAttachment,
   detachMetric,
+  ...resultsHandlers,
 ] as CommandHandler[];

@@ -1,0 +1,336 @@
+import type { Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setupTenant, startTestWorker, type Tenant, type TestWorker } from '../harness.js';
+import { loadResultsSubject, queryResultsInput } from '../../../src/results/results-query.js';
+import {
+  commandSender,
+  createMetric,
+  flagsmithLift,
+  produceTracking,
+  referenceResults,
+  trackingProducer,
+  uniqueName,
+  waitForResultsEvent,
+  waitForStored,
+  type Aggregation,
+  type TrackingInput,
+} from './helpers.js';
+
+// Results end to end: tracking events through Kafka into Postgres, experiment.results.refresh, the compute job,
+// the `experiment.results.computed` event and experiment.results.get, against numbers worked out in the test.
+
+interface Payload {
+  srmPValue: number | null;
+  exposures: Record<string, number>;
+  window: { from: string; to: string };
+  metrics: {
+    metricId: number;
+    attachmentId: number;
+    aggregation: string;
+    direction: string;
+    expectedDirection: string;
+    guardrail: boolean;
+    variants: Record<string, { n: number; sum: number; sumSquares: number }>;
+    inference: Record<string, null | { lift: number; ciLow: number; ciHigh: number; chanceToWin: number; cuped: unknown }>;
+  }[];
+}
+interface ResultsBody {
+  results: null | { asOf: string | null; lastErrorAt: string | null; refreshRequestedAt: string | null; isFinal: boolean; payload: Payload | null };
+}
+
+const ms = (base: Date, offset: number) => new Date(base.getTime() + offset);
+const DAY = 86_400_000;
+
+/**
+ * A known dataset around the experiment's start S (exposure event '$flag_exposure', feature `feature`):
+ * 120 control and 110 variant_a identities with purchases (some without value) and page views after exposure;
+ * purchases before exposure inside the window and before the window (CUPED), one beyond the lookback and one after
+ * the window's end; two identities exposed to both variants, one to an unknown variant, one to another feature,
+ * one only before the window, and one exposed before the window and again inside it.
+ */
+function dataset(S: Date, feature: string): TrackingInput[] {
+  const events: TrackingInput[] = [];
+  const expose = (identifier: string, value: string, at: Date, f = feature) => events.push({ event: '$flag_exposure', identifier, feature: f, value, at });
+  const purchase = (identifier: string, at: Date, value?: number) => events.push({ event: 'purchase', identifier, at, ...(value !== undefined ? { value } : {}) });
+  const view = (identifier: string, at: Date) => events.push({ event: 'page_view', identifier, at });
+  for (let i = 0; i < 120; i++) {
+    const id = `c${i}`;
+    const first = ms(S, 200 + i * 2);
+    expose(id, 'control', first);
+    if (i % 5 === 0) expose(id, 'control', ms(S, 900 + i));
+    if (i % 4 === 0) purchase(id, ms(first, 10), (i % 5) + 1);
+    if (i % 8 === 0) purchase(id, ms(first, 20), 2.5);
+    if (i % 10 === 1) purchase(id, ms(S, 50), 7); // in the window, before the first exposure: pre-exposure only
+    if (i % 6 === 3) purchase(id, ms(S, -20 * DAY), 100); // beyond the 14-day lookback: nowhere
+    for (let k = 0; k < i % 3; k++) view(id, ms(first, 30 + k));
+  }
+  for (let i = 0; i < 110; i++) {
+    const id = `t${i}`;
+    const first = ms(S, 250 + i * 2);
+    expose(id, 'variant_a', first);
+    if (i % 5 === 1) expose(id, 'variant_a', ms(S, 950 + i));
+    if (i % 3 === 0) purchase(id, ms(first, 10), (i % 6) + 1);
+    if (i % 9 === 0) purchase(id, ms(first, 15)); // no value: counts for occurrence and count only
+    if (i % 7 === 2) purchase(id, ms(S, -2 * DAY), 3); // before the window, within the lookback: pre-exposure
+    for (let k = 0; k < (i + 1) % 3; k++) view(id, ms(first, 30 + k));
+  }
+  // Exposed to both variants: left out, with their purchases.
+  for (const id of ['both1', 'both2']) {
+    expose(id, 'control', ms(S, 300));
+    expose(id, 'variant_a', ms(S, 400));
+    purchase(id, ms(S, 500), 50);
+  }
+  expose('unknown-variant', 'variant_z', ms(S, 300)); // not a variant of the experiment
+  purchase('unknown-variant', ms(S, 500), 50);
+  expose('other-feature', 'control', ms(S, 300), `${feature}_other`);
+  purchase('other-feature', ms(S, 500), 50);
+  expose('early-only', 'control', ms(S, -3600_000)); // exposed before the window only
+  purchase('early-only', ms(S, 500), 50);
+  expose('early-again', 'variant_a', ms(S, -3600_000)); // before the window (ignored), then control inside it
+  expose('early-again', 'control', ms(S, 600));
+  purchase('early-again', ms(S, 610), 4);
+  purchase('c1', ms(S, 2 * 3600_000)); // after the window's end (the compute runs long before)
+  return events;
+}
+
+describe('experiment results', () => {
+  let worker: TestWorker;
+  let producer: Producer;
+  let tenant: Tenant;
+  let send: ReturnType<typeof commandSender>;
+  let experimentId: number;
+  let startedAt: Date;
+  let events: TrackingInput[];
+  let featureName: string;
+  const metricSpecs: { name: string; event: string; aggregation: Aggregation; direction: string; expectedDirection: string }[] = [
+    { name: 'Conversion', event: 'purchase', aggregation: 'occurrence', direction: 'up', expectedDirection: 'increase' },
+    { name: 'Revenue', event: 'purchase', aggregation: 'sum', direction: 'up', expectedDirection: 'increase' },
+    { name: 'Order value', event: 'purchase', aggregation: 'mean', direction: 'up', expectedDirection: 'increase' },
+    { name: 'Page views', event: 'page_view', aggregation: 'count', direction: 'down', expectedDirection: 'not_increase' },
+  ];
+  const metricIds: number[] = [];
+  let firstPayload: Payload;
+
+  beforeAll(async () => {
+    worker = await startTestWorker();
+    producer = await trackingProducer(worker.config);
+    tenant = await setupTenant(worker.client);
+    send = commandSender(worker.client, tenant.environment, tenant.admin);
+    featureName = `checkout_button_${tenant.featureId}`;
+    for (const spec of metricSpecs) {
+      metricIds.push(await createMetric(send, { name: spec.name, aggregation: spec.aggregation, direction: spec.direction, definition: { version: 1, event: spec.event } }));
+    }
+    const created = await send('experiment.create', {
+      featureId: tenant.featureId,
+      name: 'Checkout button',
+      hypothesis: 'A bolder button sells more',
+      metrics: metricIds.map((metricId, i) => ({ metricId, expectedDirection: metricSpecs[i]!.expectedDirection })),
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    experimentId = (created.body as { id: number }).id;
+  });
+
+  afterAll(async () => {
+    await producer?.disconnect();
+    await worker?.stop();
+  });
+
+  it('answers 404 for an unknown experiment and no results before any computation', async () => {
+    expect((await send('experiment.results.refresh', { experimentId: 999_999_999 })).status).toBe(404);
+    const get404 = await send('experiment.results.get', { experimentId: 999_999_999 });
+    expect(get404.status).toBe(404);
+    expect(get404.body).toEqual({ detail: 'Not found.' });
+    const get = await send('experiment.results.get', { experimentId });
+    expect(get.status).toBe(200);
+    expect(get.body).toEqual({ results: null });
+  });
+
+  it('refuses a refresh before the experiment starts', async () => {
+    const reply = await send('experiment.results.refresh', { experimentId });
+    expect(reply.status).toBe(400);
+    expect(reply.body).toEqual({ detail: 'Cannot refresh results before the experiment starts.' });
+  });
+
+  it('computes exposures and per-variant aggregates from tracking events', async () => {
+    const start = await send('experiment.start', { id: experimentId });
+    expect(start.status).toBe(200);
+    startedAt = new Date((start.body as { startedAt: string }).startedAt);
+    events = dataset(startedAt, featureName);
+    await produceTracking(producer, worker.config.TRACKING_TOPIC, tenant.environment, events);
+    await waitForStored(worker.knex, tenant.environment, events.length);
+    // Every in-window event lies within 1.5 s of the start; the window must reach past them.
+    while (Date.now() < startedAt.getTime() + 2000) await new Promise((resolve) => setTimeout(resolve, 100));
+
+    const refresh = await send('experiment.results.refresh', { experimentId });
+    expect(refresh.status, JSON.stringify(refresh.body)).toBe(202);
+    const requestedAt = (refresh.body as { refreshRequestedAt: string }).refreshRequestedAt;
+    const computed = await waitForResultsEvent(worker.client, 'experiment.results.computed', experimentId, requestedAt);
+    expect(computed.environment).toBe(tenant.environment);
+
+    const get = await send('experiment.results.get', { experimentId });
+    expect(get.status).toBe(200);
+    const results = (get.body as ResultsBody).results!;
+    expect(results).toMatchObject({ lastErrorAt: null, refreshRequestedAt: requestedAt, isFinal: false });
+    expect(computed.data).toEqual({ experimentId, ...results });
+    const payload = results.payload!;
+    firstPayload = payload;
+    expect(payload.window.from).toBe(startedAt.toISOString());
+    expect(payload.window.to).toBe(results.asOf);
+
+    // Worked out by hand: 120 control identities plus early-again; 110 in variant_a; the rest are left out.
+    expect(payload.exposures).toEqual({ control: 121, variant_a: 110 });
+    const reference = referenceResults(
+      events,
+      { feature: featureName, exposureEvent: '$flag_exposure', variants: ['control', 'variant_a'], from: startedAt, to: new Date(payload.window.to), lookbackDays: 14 },
+      metricSpecs,
+    );
+    expect(reference.exposures).toEqual(payload.exposures);
+
+    // Conversion (occurrence): control i%4==0 → 30, plus early-again → 31; variant i%3==0 → 37 (i%9==0 ⊂ i%3==0).
+    const conversion = payload.metrics[0]!;
+    expect(conversion).toMatchObject({ metricId: metricIds[0], aggregation: 'occurrence', direction: 'up', expectedDirection: 'increase', guardrail: false });
+    expect(conversion.variants).toEqual({ control: { n: 121, sum: 31, sumSquares: 31 }, variant_a: { n: 110, sum: 37, sumSquares: 37 } });
+
+    payload.metrics.forEach((metric, i) => {
+      for (const variant of ['control', 'variant_a']) {
+        const want = reference.metrics[i]![variant]!;
+        const got = metric.variants[variant]!;
+        expect(got.n).toBe(want.n);
+        expect(got.sum).toBeCloseTo(want.sum, 9);
+        expect(got.sumSquares).toBeCloseTo(want.sumSquares, 9);
+      }
+    });
+    expect(payload.metrics[3]).toMatchObject({ aggregation: 'count', direction: 'down', expectedDirection: 'not_increase', guardrail: true });
+
+    // Flagsmith's lift and interval (DOMAIN.md) for every metric with inference.
+    for (const metric of payload.metrics) {
+      const inference = metric.inference.variant_a!;
+      expect(inference).not.toBeNull();
+      const want = flagsmithLift(metric.variants.control!, metric.variants.variant_a!);
+      expect(inference.lift).toBeCloseTo(want.lift, 9);
+      expect(inference.ciLow).toBeCloseTo(want.ciLow, 9);
+      expect(inference.ciHigh).toBeCloseTo(want.ciHigh, 9);
+    }
+    // Purchases before exposure exist: the purchase metrics get a CUPED block; page views have none before.
+    expect(payload.metrics[1]!.inference.variant_a!.cuped).not.toBeNull();
+    expect(payload.metrics[3]!.inference.variant_a!.cuped).toBeNull();
+    expect(payload.srmPValue).toBeGreaterThan(0.001);
+  });
+
+  it('aggregates the pre-exposure (CUPED) data as the reference does', async () => {
+    const subject = (await loadResultsSubject(worker.knex, experimentId))!;
+    const to = new Date(firstPayload.window.to);
+    const input = await queryResultsInput(worker.knex, subject, { from: startedAt, to }, 14);
+    // The same in one part as in two (the worker's default): the parts add up.
+    expect(await queryResultsInput(worker.knex, subject, { from: startedAt, to }, 14, { parts: 1 })).toEqual(input);
+    const reference = referenceResults(
+      events,
+      { feature: featureName, exposureEvent: '$flag_exposure', variants: ['control', 'variant_a'], from: startedAt, to, lookbackDays: 14 },
+      metricSpecs,
+    );
+    expect(input.variantAllocations).toEqual({ variant_a: 50 });
+    input.metrics.forEach((metric, i) => {
+      for (const variant of ['control', 'variant_a']) {
+        const want = reference.metrics[i]![variant]!;
+        const got = metric.variants[variant]!;
+        expect(got.pre!.n).toBe(want.pre.n);
+        expect(got.pre!.sumX).toBeCloseTo(want.pre.sumX, 9);
+        expect(got.pre!.sumX2).toBeCloseTo(want.pre.sumX2, 9);
+        expect(got.pre!.sumXY).toBeCloseTo(want.pre.sumXY, 9);
+      }
+    });
+    // By hand: control c1, c11, …, c111 bought 7 before exposure (12 identities); variant t2, t9, …, t107 bought 3
+    // two days before the start (16 identities).
+    expect(input.metrics[1]!.variants.control!.pre).toMatchObject({ n: 12, sumX: 84 });
+    expect(input.metrics[1]!.variants.variant_a!.pre).toMatchObject({ n: 16, sumX: 48 });
+  });
+
+  it('makes results final after completion, then refuses refreshes', async () => {
+    const complete = await send('experiment.complete', { id: experimentId });
+    expect(complete.status).toBe(200);
+    const endedAt = (complete.body as { endedAt: string }).endedAt;
+    const refresh = await send('experiment.results.refresh', { experimentId });
+    expect(refresh.status, JSON.stringify(refresh.body)).toBe(202);
+    const requestedAt = (refresh.body as { refreshRequestedAt: string }).refreshRequestedAt;
+    await waitForResultsEvent(worker.client, 'experiment.results.computed', experimentId, requestedAt);
+    const results = ((await send('experiment.results.get', { experimentId })).body as ResultsBody).results!;
+    expect(results.isFinal).toBe(true);
+    expect(results.payload!.window).toEqual({ from: startedAt.toISOString(), to: endedAt });
+    expect(results.payload!.exposures).toEqual(firstPayload.exposures);
+
+    const again = await send('experiment.results.refresh', { experimentId });
+    expect(again.status).toBe(400);
+    expect(again.body).toEqual({ detail: 'Results are final for this completed experiment.' });
+  });
+
+  it('keeps the last good payload when a computation fails, and records the failure', async () => {
+    // A second experiment (own tenant) whose data makes the computation fail for real: a value of 1e200 squares to
+    // beyond double precision, which Postgres reports as "value out of range: overflow".
+    const other = await setupTenant(worker.client);
+    const sendOther = commandSender(worker.client, other.environment, other.admin);
+    const metricId = await createMetric(sendOther, { name: 'Revenue', aggregation: 'sum', definition: { version: 1, event: 'purchase' } });
+    const created = await sendOther('experiment.create', { featureId: other.featureId, name: 'Overflow', hypothesis: 'h', metrics: [{ metricId, expectedDirection: 'increase' }] });
+    const id = (created.body as { id: number }).id;
+    const started = new Date(((await sendOther('experiment.start', { id })).body as { startedAt: string }).startedAt);
+    const feature = `checkout_button_${other.featureId}`;
+    await produceTracking(producer, worker.config.TRACKING_TOPIC, other.environment, [
+      { event: '$flag_exposure', identifier: 'u1', feature, value: 'control', at: ms(started, 10) },
+      { event: 'purchase', identifier: 'u1', value: 10, at: ms(started, 20) },
+    ]);
+    await waitForStored(worker.knex, other.environment, 2);
+    const first = await sendOther('experiment.results.refresh', { experimentId: id });
+    expect(first.status).toBe(202);
+    await waitForResultsEvent(worker.client, 'experiment.results.computed', id, (first.body as { refreshRequestedAt: string }).refreshRequestedAt);
+    const good = ((await sendOther('experiment.results.get', { experimentId: id })).body as ResultsBody).results!;
+    expect(good.payload!.metrics[0]!.variants.control).toEqual({ n: 1, sum: 10, sumSquares: 100 });
+
+    await produceTracking(producer, worker.config.TRACKING_TOPIC, other.environment, [{ event: 'purchase', identifier: 'u1', value: 1e200, at: ms(started, 30) }]);
+    await waitForStored(worker.knex, other.environment, 3);
+    const second = await sendOther('experiment.results.refresh', { experimentId: id });
+    expect(second.status).toBe(202);
+    const secondAt = (second.body as { refreshRequestedAt: string }).refreshRequestedAt;
+    const failed = await waitForResultsEvent(worker.client, 'experiment.results.failed', id, secondAt);
+    expect(failed.environment).toBe(other.environment);
+    expect((failed.data as { error: string }).error).toMatch(/out of range/);
+
+    const after = ((await sendOther('experiment.results.get', { experimentId: id })).body as ResultsBody).results!;
+    expect(after.payload).toEqual(good.payload);
+    expect(after.asOf).toBe(good.asOf);
+    expect(after.isFinal).toBe(false);
+    expect(after.refreshRequestedAt).toBe(secondAt);
+    expect(after.lastErrorAt! >= secondAt).toBe(true);
+    expect(failed.data).toMatchObject({ experimentId: id, asOf: good.asOf, lastErrorAt: after.lastErrorAt, payload: good.payload });
+  });
+});
+
+describe('experiment results refresh throttling', () => {
+  let worker: TestWorker;
+
+  beforeAll(async () => {
+    worker = await startTestWorker({ RESULTS_REFRESH_MIN_INTERVAL_S: '300' });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+  });
+
+  it('answers 429 with retryAfter within the minimum interval', async () => {
+    const tenant = await setupTenant(worker.client);
+    const send = commandSender(worker.client, tenant.environment, tenant.admin);
+    const created = await send('experiment.create', { featureId: tenant.featureId, name: uniqueName('throttle'), hypothesis: 'h' });
+    const experimentId = (created.body as { id: number }).id;
+    expect((await send('experiment.start', { id: experimentId })).status).toBe(200);
+    const first = await send('experiment.results.refresh', { experimentId });
+    expect(first.status).toBe(202);
+    const second = await send('experiment.results.refresh', { experimentId });
+    expect(second.status).toBe(429);
+    const body = second.body as { detail: string; retryAfter: number };
+    expect(body.retryAfter).toBeGreaterThan(290);
+    expect(body.retryAfter).toBeLessThanOrEqual(300);
+    expect(body.detail).toBe(`Request was throttled. Expected available in ${body.retryAfter} seconds.`);
+    // The first request's job still ran: results exist, requested at the first refresh.
+    await waitForResultsEvent(worker.client, 'experiment.results.computed', experimentId, (first.body as { refreshRequestedAt: string }).refreshRequestedAt);
+    const get = await send('experiment.results.get', { experimentId });
+    expect((get.body as ResultsBody).results).toMatchObject({ refreshRequestedAt: (first.body as { refreshRequestedAt: string }).refreshRequestedAt, isFinal: false });
+    expect((get.body as ResultsBody).results!.payload!.exposures).toEqual({ control: 0, variant_a: 0 });
+  });
+});
