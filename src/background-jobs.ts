@@ -38,6 +38,7 @@ export async function backgroundJobs(deps: BackgroundDeps): Promise<{ workers: W
     prefix: config.QUEUE_PREFIX,
     queue: queues.results,
     partitions,
+    metrics,
   });
   let consumer: Consumer | undefined;
   try {

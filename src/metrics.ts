@@ -17,6 +17,13 @@ export function createMetrics() {
     dlq: new Counter({ name: 'expw_dlq_total', help: 'Messages sent to the DLQ topic, by source and reason', labelNames: ['source', 'reason'], registers: [registry] }),
     eventsPublished: new Counter({ name: 'expw_events_published_total', help: 'Outbox rows published to Kafka', registers: [registry] }),
     repliesSent: new Counter({ name: 'expw_replies_sent_total', help: 'Replies produced to Kafka', registers: [registry] }),
+    resultsCompute: new Histogram({
+      name: 'expw_results_compute_seconds',
+      help: 'Time to compute an experiment\'s results (query and statistics), by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60],
+      registers: [registry],
+    }),
     trackingAccepted: new Counter({ name: 'expw_tracking_events_total', help: 'Tracking events stored', registers: [registry] }),
     trackingRejected: new Counter({ name: 'expw_tracking_rejected_total', help: 'Tracking events rejected to the DLQ, by reason', labelNames: ['reason'], registers: [registry] }),
   };

@@ -12,6 +12,7 @@ import { OutboxMessage } from '../models/pipeline.js';
 import { loadResultsSubject, queryResultsInput, type ResultsSubject } from '../results/results-query.js';
 import { PartitionManager, dayStart } from '../results/tracking-store.js';
 import { QUEUE_NAMES, createRedis } from './queues.js';
+import type { Metrics } from '../metrics.js';
 
 // The results queue's worker: `compute` (one experiment's results), `schedule` (queue a compute for every running
 // experiment, every RESULTS_SCHEDULE_INTERVAL_S) and `tracking-maintenance` (partitions ahead, retention).
@@ -186,6 +187,8 @@ export interface ResultsWorkerOptions extends ResultsDeps {
   /** The computation (tests replace it to fail on purpose). */
   compute?: (deps: ResultsDeps, experimentId: number) => Promise<ComputeOutcome>;
   concurrency?: number;
+  /** Where compute times are recorded (expw_results_compute_seconds). */
+  metrics?: Pick<Metrics, 'resultsCompute'>;
 }
 
 /**
@@ -239,8 +242,10 @@ async function runCompute(options: ResultsWorkerOptions, job: Job, token: string
   }
   const { experimentId } = parsed.data;
   const attempt = (parsed.data.attempt ?? 0) + 1;
+  const timer = options.metrics?.resultsCompute.startTimer();
   try {
     const outcome = await (options.compute ?? computeResults)(options, experimentId);
+    timer?.({ outcome: outcome.kind });
     if (outcome.kind === 'computed') {
       logger.info({ experimentId, attempt, ...outcome.timings, isFinal: outcome.view.isFinal }, 'results computed');
     } else {
@@ -248,6 +253,7 @@ async function runCompute(options: ResultsWorkerOptions, job: Job, token: string
     }
     return { outcome: outcome.kind };
   } catch (error) {
+    timer?.({ outcome: 'error' });
     if (isRetryableComputeError(error) && attempt < COMPUTE_ATTEMPTS && token) {
       const delay = computeRetryDelayMs(attempt, options.retryBaseMs);
       logger.warn({ experimentId, attempt, delayMs: delay, error: describeError(error) }, 'results computation failed; trying again later');

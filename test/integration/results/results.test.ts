@@ -165,6 +165,8 @@ describe('experiment results', () => {
     expect(refresh.status, JSON.stringify(refresh.body)).toBe(202);
     const requestedAt = (refresh.body as { refreshRequestedAt: string }).refreshRequestedAt;
     const computed = await waitForResultsEvent(worker.client, 'experiment.results.computed', experimentId, requestedAt);
+    const computeTimes = (await worker.app.metrics.resultsCompute.get()).values;
+    expect(computeTimes.find((v) => v.metricName === 'expw_results_compute_seconds_count' && v.labels.outcome === 'computed')?.value).toBeGreaterThanOrEqual(1);
     expect(computed.environment).toBe(tenant.environment);
 
     const get = await send('experiment.results.get', { experimentId });
