@@ -25,6 +25,17 @@ import { computeResults } from '../src/jobs/results-worker.js';
 import { buildResultsQuery, loadResultsSubject, RESULTS_QUERY_PARTS, RESULTS_SESSION_SETTINGS } from '../src/results/results-query.js';
 import { PartitionManager, dayStart } from '../src/results/tracking-store.js';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(`Usage: npm run bench:results
+
+Needs the local stack (npm run stack up). Measures:
+  1. tracking ingest through Kafka into Postgres (BENCH_INGEST_EVENTS events, default 500000);
+  2. results compute time for BENCH_SIZES exposed identities (default 100000,1000000), ~10 events each.
+Uses its own database (RESULTS_BENCH_DATABASE_URL, default .../experimentation_results_bench).
+Prints tables and writes bench/results/results-<time>.json. The 1M run takes a few minutes.`);
+  process.exit(0);
+}
+
 const DAY = 86_400_000;
 const databaseUrl = process.env.RESULTS_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/experimentation_results_bench?application_name=results-bench';
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
