@@ -1,9 +1,7 @@
 import { attachmentIdSchema } from '../../contracts/experiments.js';
 import { ExperimentMetric } from '../../models/experiment-metric.js';
-import { scopeOf } from '../environment-scope.js';
-import { findLiveExperiment } from '../experiments/views.js';
 import { defineHandler, invalid, notFound } from '../types.js';
-import { findAttachmentView } from './views.js';
+import { findAttachmentToChange } from './views.js';
 
 // Detaching deletes the attachment row (no soft delete).
 export const detachMetric = defineHandler({
@@ -12,10 +10,7 @@ export const detachMetric = defineHandler({
   payload: attachmentIdSchema,
   async handle(ctx, p) {
     const { trx } = ctx;
-    const experiment = await findLiveExperiment(trx, scopeOf(ctx).environment.id, p.experimentId).forShare();
-    if (!experiment) throw notFound();
-    const before = await findAttachmentView(trx, experiment.id, p.id);
-    if (!before) throw notFound();
+    const { experiment, before } = await findAttachmentToChange(ctx, p.experimentId, p.id);
     if (experiment.status === 'completed') throw invalid({ detail: 'Cannot detach metrics from a completed experiment.' });
     // A concurrent detach of the same attachment may have won since the read above.
     if (!(await ExperimentMetric.query(trx).deleteById(before.id))) throw notFound();

@@ -1,11 +1,9 @@
 import { attachmentUpdateFieldsSchema, attachmentUpdateSchema } from '../../contracts/experiments.js';
 import { fieldErrors } from '../../contracts/errors.js';
 import { ExperimentMetric } from '../../models/experiment-metric.js';
-import { scopeOf } from '../environment-scope.js';
-import { findLiveExperiment } from '../experiments/views.js';
 import { defineHandler, invalid, notFound } from '../types.js';
 import { assertMetricsModifiable } from './attachable-metrics.js';
-import { findAttachmentView } from './views.js';
+import { findAttachmentToChange } from './views.js';
 
 // Changes only expectedDirection, under the attach checks: 404s, fields, completed experiment.
 export const updateAttachment = defineHandler({
@@ -14,10 +12,7 @@ export const updateAttachment = defineHandler({
   payload: attachmentUpdateSchema,
   async handle(ctx, p) {
     const { trx } = ctx;
-    const experiment = await findLiveExperiment(trx, scopeOf(ctx).environment.id, p.experimentId).forShare();
-    if (!experiment) throw notFound();
-    const before = await findAttachmentView(trx, experiment.id, p.id);
-    if (!before) throw notFound();
+    const { experiment, before } = await findAttachmentToChange(ctx, p.experimentId, p.id);
     const fields = attachmentUpdateFieldsSchema.safeParse(p);
     if (!fields.success) throw invalid(fieldErrors(fields.error));
     assertMetricsModifiable(experiment);

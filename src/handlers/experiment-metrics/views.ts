@@ -1,6 +1,10 @@
 import type { Knex } from 'knex';
 import { ExperimentMetric } from '../../models/experiment-metric.js';
 import type { MetricAggregation, MetricDirection } from '../../contracts/metrics.js';
+import type { Experiment } from '../../models/experiment.js';
+import { scopeOf } from '../environment-scope.js';
+import { findLiveExperiment } from '../experiments/views.js';
+import { notFound, type CommandContext } from '../types.js';
 
 // How an attached metric appears in replies and events, with the metric's own fields joined in.
 
@@ -40,4 +44,16 @@ export async function attachmentViewsByExperiment(trx: Knex.Transaction, experim
 export async function findAttachmentView(trx: Knex.Transaction, experimentId: number, id: number): Promise<AttachmentView | undefined> {
   const [row] = (await attachmentRows(trx).where('experiment_metrics.experiment_id', experimentId).where('experiment_metrics.id', id)) as AttachmentRow[];
   return row && attachmentView(row);
+}
+
+/**
+ * The live experiment (locked FOR SHARE against status changes) and its attachment `id`, for commands that
+ * change an attachment; 404 when either is missing, in that order (DOMAIN.md).
+ */
+export async function findAttachmentToChange(ctx: CommandContext, experimentId: number, id: number): Promise<{ experiment: Experiment; before: AttachmentView }> {
+  const experiment = await findLiveExperiment(ctx.trx, scopeOf(ctx).environment.id, experimentId).forShare();
+  if (!experiment) throw notFound();
+  const before = await findAttachmentView(ctx.trx, experiment.id, id);
+  if (!before) throw notFound();
+  return { experiment, before };
 }
