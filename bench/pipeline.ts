@@ -19,6 +19,7 @@ const { values: args } = parseArgs({
     commands: { type: 'string', default: '20000' },
     rate: { type: 'string', default: '500' },
     'rate-seconds': { type: 'string', default: '20' },
+    workers: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -30,12 +31,14 @@ Needs the local stack (npm run stack up). Runs, in one process tree:
   2. latency: R commands/s (default 500) for S seconds (default 20), p50/p95/p99 send → reply;
   3. baseline "kafkajs echo": consume → produce, no database (N messages);
   4. baseline "postgres alone": each command's writes as one transaction, same concurrency (N commands).
+--workers W runs W worker processes in one consumer group (default 1).
 Results: a table on stdout and bench/results/pipeline-<timestamp>.json.`);
   process.exit(0);
 }
 const N = Number(args.commands);
 const RATE = Number(args.rate);
 const RATE_SECONDS = Number(args['rate-seconds']);
+const WORKERS = Number(args.workers);
 
 const logger = createLogger('warn');
 const log = (message: string) => console.log(`[bench] ${new Date().toISOString().slice(11, 19)} ${message}`);
@@ -232,9 +235,12 @@ async function main(): Promise<void> {
   await migrateLatest(knex);
   await ensureTopics(kafka, workerTopics(config));
 
-  log('starting the worker (child process)');
-  const worker = spawnChild(['src/main.ts'], env);
-  await waitFor(() => fetch(`http://127.0.0.1:${env.HTTP_PORT}/readyz`).then((r) => r.ok, () => false), 'the worker to be ready');
+  log(`starting ${WORKERS} worker process(es)`);
+  const workers = Array.from({ length: WORKERS }, (_, i) => spawnChild(['src/main.ts'], { ...env, HTTP_PORT: String(Number(env.HTTP_PORT) + i) }));
+  for (let i = 0; i < WORKERS; i++) {
+    const port = Number(env.HTTP_PORT) + i;
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false), `worker ${i + 1} to be ready`);
+  }
   const client = new ExperimentationClient({ kafka, ...keys, commandsTopic: config.COMMANDS_TOPIC, defaultActor: { type: 'system', id: 'bench' } });
   await client.connect();
   const environments = await setupTenants(client);
@@ -249,7 +255,7 @@ async function main(): Promise<void> {
   log(`latency: ${RATE}/s for ${RATE_SECONDS} s`);
   const latency = await latencyAtRate(client, environments);
   await client.disconnect();
-  await stopChild(worker);
+  await Promise.all(workers.map(stopChild));
 
   log(`baseline: kafkajs echo, ${N} messages`);
   const echo = await echoBaseline();
@@ -262,6 +268,7 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     commands: N,
+    workerProcesses: WORKERS,
     worker: { throughput, meanMsInsideCommand: inside.meanMs, latency },
     baselines: { kafkajsEcho: echo, postgresAlone: postgres },
     ratios: { vsKafkajsEcho: throughput.perSecond / echo.perSecond, vsPostgresAlone: throughput.perSecond / postgres.perSecond, vsSlowerBaseline: throughput.perSecond / slower },

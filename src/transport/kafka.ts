@@ -61,16 +61,29 @@ export function workerTopics(config: Config): ITopicConfig[] {
   ];
 }
 
-/** Creates the topics that are missing; existing ones are left as they are. */
-export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[]): Promise<string[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t.topic)).map((t) => ({ replicationFactor: 1, ...t }));
-    if (missing.length) await admin.createTopics({ topics: missing, waitForLeaders: true });
-    return missing.map((t) => t.topic);
-  } finally {
-    await admin.disconnect();
+/**
+ * Creates the topics that are missing; existing ones are left as they are. A broker that has just started can
+ * answer retriable errors (unknown topic-partition, leader not available) for a while after kafkajs' own
+ * checks give up: those are retried for up to `timeoutMs`.
+ */
+export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[], timeoutMs = 30_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  const created = new Set<string>();
+  for (;;) {
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.topic)).map((t) => ({ replicationFactor: 1, ...t }));
+      if (missing.length) await admin.createTopics({ topics: missing, waitForLeaders: true });
+      for (const t of missing) created.add(t.topic);
+      return [...created];
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true;
+      if (!retriable || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
   }
 }
