@@ -53,24 +53,3 @@ export async function migrateLatest(knex: Knex): Promise<string[]> {
   const [, applied] = (await knex.migrate.latest()) as [number, string[]];
   return applied;
 }
-
-const TRANSIENT_PG_CODES = new Set([
-  '40001', // serialization_failure
-  '40P01', // deadlock_detected
-  '57P01', // admin_shutdown (connection terminated)
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-  '08000', '08003', '08006', '08001', '08004', // connection exceptions
-]);
-
-/** True for database failures that a later attempt can get past (as opposed to a bug or a rule). */
-export function isTransientDatabaseError(error: unknown): boolean {
-  const e = error as { code?: string; message?: string; name?: string } | undefined;
-  if (!e) return false;
-  if (e.code && TRANSIENT_PG_CODES.has(e.code)) return true;
-  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code)) return true;
-  if (e.name === 'KnexTimeoutError') return true;
-  const msg = e.message ?? '';
-  return /Connection terminated|connection is closed|Client has encountered a connection error|terminating connection|timeout exceeded when trying to connect/i.test(msg);
-}

@@ -1,4 +1,5 @@
 import type { ExperimentStatus } from './experiment-status.js';
+import { cappedExponentialBackoff } from './retry.js';
 
 // DOMAIN.md "Results": the rules around computing results, as pure functions (no I/O, time passed in).
 
@@ -66,23 +67,7 @@ export const COMPUTE_ATTEMPTS = 5;
 
 /** Delay before attempt `attempt + 1` of a compute job: doubling from `baseMs`, capped at a minute. */
 export function computeRetryDelayMs(attempt: number, baseMs = 2000): number {
-  return Math.min(60_000, baseMs * 2 ** Math.max(0, attempt - 1));
-}
-
-/**
- * Whether a failed compute is worth another attempt: connection loss, timeouts, serialization failures,
- * deadlocks, lock and resource limits, cancelled statements. Data errors (an overflow, say) and bugs fail the
- * same way every time: their failure is recorded at once.
- */
-export function isRetryableComputeError(error: unknown): boolean {
-  const e = error as { code?: unknown; name?: unknown; message?: unknown } | null | undefined;
-  if (!e) return false;
-  const code = typeof e.code === 'string' ? e.code : '';
-  if (/^(08|40|53|57)/.test(code) || code === '55P03') return true; // connection, rollback, resources, operator, lock
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN'].includes(code)) return true;
-  if (e.name === 'KnexTimeoutError') return true;
-  const message = typeof e.message === 'string' ? e.message : '';
-  return /Connection terminated|connection is closed|Client has encountered a connection error|terminating connection|timeout exceeded when trying to connect/i.test(message);
+  return cappedExponentialBackoff(attempt, baseMs, 60_000);
 }
 
 /** Whether the schedule should queue a compute: never computed, or computed longer than `intervalS` / 2 ago. */

@@ -1,7 +1,8 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from '../logger.js';
 import type { CommandProcessor } from '../pipeline/command-processor.js';
-import { QUEUE_NAMES, cappedExponentialBackoff, createRedis, type CommandRetryJob } from './queues.js';
+import { cappedExponentialBackoff } from '../domain/retry.js';
+import { QUEUE_NAMES, createRedis, type CommandRetryJob } from './queues.js';
 
 /**
  * Runs commands that hit a transient failure. Each attempt is the whole exactly-once execution again, so a

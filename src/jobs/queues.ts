@@ -40,11 +40,6 @@ export function createRedis(url: string, purpose: 'queue' | 'worker'): Redis {
   });
 }
 
-/** A delay that doubles from `baseMs` and stops growing at `capMs`. */
-export function cappedExponentialBackoff(attemptsMade: number, baseMs: number, capMs: number): number {
-  return Math.min(capMs, baseMs * 2 ** Math.max(0, attemptsMade - 1));
-}
-
 export const BACKOFF_STRATEGY = 'capped-exponential';
 
 export interface Queues {

@@ -2,7 +2,8 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import type { Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { QUEUE_NAMES, cappedExponentialBackoff, createRedis, type OutgoingReply, type ReplyJob } from './queues.js';
+import { cappedExponentialBackoff } from '../domain/retry.js';
+import { QUEUE_NAMES, createRedis, type OutgoingReply, type ReplyJob } from './queues.js';
 
 /** Produces queued replies to Kafka (key = command id, header `correlation-id`); BullMQ retries until delivered. */
 export function startReplyWorker(redisUrl: string, prefix: string, producer: Producer, logger: Logger, metrics: Metrics): Worker<ReplyJob> {

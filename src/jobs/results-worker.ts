@@ -6,7 +6,8 @@ import type { Logger } from '../logger.js';
 import type { DomainEvent } from '../contracts/envelope.js';
 import { computeJobId, computeJobSchema } from '../contracts/results.js';
 import { analyzeExperiment } from '../domain/statistics/index.js';
-import { COMPUTE_ATTEMPTS, computeRetryDelayMs, computedIsFinal, isRetryableComputeError, resultsWindow, scheduleDue } from '../domain/results-rules.js';
+import { COMPUTE_ATTEMPTS, computeRetryDelayMs, computedIsFinal, resultsWindow, scheduleDue } from '../domain/results-rules.js';
+import { isTransientError } from '../domain/retry.js';
 import { ExperimentResult, resultsView, type ResultsView } from '../models/results.js';
 import { OutboxMessage } from '../models/pipeline.js';
 import { loadResultsSubject, queryResultsInput, type ResultsSubject } from '../results/results-query.js';
@@ -254,7 +255,7 @@ async function runCompute(options: ResultsWorkerOptions, job: Job, token: string
     return { outcome: outcome.kind };
   } catch (error) {
     timer?.({ outcome: 'error' });
-    if (isRetryableComputeError(error) && attempt < COMPUTE_ATTEMPTS && token) {
+    if (isTransientError(error) && attempt < COMPUTE_ATTEMPTS && token) {
       const delay = computeRetryDelayMs(attempt, options.retryBaseMs);
       logger.warn({ experimentId, attempt, delayMs: delay, error: describeError(error) }, 'results computation failed; trying again later');
       await job.updateData({ ...parsed.data, attempt });

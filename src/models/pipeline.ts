@@ -24,19 +24,3 @@ export class OutboxMessage extends BaseModel {
   declare createdAt: Date;
   declare publishedAt: Date | null;
 }
-
-export class AuditRecord extends BaseModel {
-  static override tableName = 'audit_log';
-  static override jsonAttributes = ['before', 'after'];
-  declare id: number;
-  declare commandId: string;
-  declare environmentKey: string | null;
-  declare actorType: string;
-  declare actorId: string;
-  declare action: string;
-  declare resourceType: string;
-  declare resourceId: string | null;
-  declare before: unknown;
-  declare after: unknown;
-  declare createdAt: Date;
-}

@@ -2,6 +2,7 @@ import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { OutgoingReply } from '../jobs/queues.js';
 import type { CommandProcessor } from '../pipeline/command-processor.js';
+import { cappedExponentialBackoff } from '../domain/retry.js';
 
 export class ShuttingDown extends Error {}
 
@@ -46,7 +47,7 @@ export async function startCommandConsumer(options: {
         return await work();
       } catch (error) {
         if (isStopping()) throw new ShuttingDown(`gave up on ${what} at shutdown; it stays uncommitted`);
-        const delay = Math.min(30_000, 200 * 2 ** Math.min(attempt, 8));
+        const delay = cappedExponentialBackoff(attempt + 1, 200, 30_000);
         logger.error({ what, attempt, delayMs: delay, err: error }, 'could not make a command outcome durable; trying again');
         await new Promise((resolve) => setTimeout(resolve, delay));
         await heartbeat().catch(() => {});

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { isRejection, parseTrackingMessage, type TrackingRejection } from '../contracts/tracking.js';
 import { FUTURE_TOLERANCE_MS, PartitionManager, dayStart, insertTrackingBatch, oldestAccepted, type TrackingRow } from '../results/tracking-store.js';
+import { cappedExponentialBackoff } from '../domain/retry.js';
 
 /** Messages written per transaction; a fetched batch larger than this is written in several. */
 export const TRACKING_CHUNK = 5000;
@@ -247,7 +248,7 @@ export class TrackingIngester {
       } catch (error) {
         if (this.options.isStopping()) throw new TrackingShutdown(`left ${topic}/${partition} uncommitted at shutdown`);
         if (!control.live()) return false;
-        const delay = Math.min(30_000, 200 * 2 ** Math.min(attempt, 8));
+        const delay = cappedExponentialBackoff(attempt + 1, 200, 30_000);
         this.options.logger.error({ topic, partition, attempt, delayMs: delay, err: error }, `could not ${what}; trying again`);
         // Sleep in short steps, heartbeating, so a rebalance or a shutdown is noticed quickly.
         for (let waited = 0; waited < delay; waited += 500) {

@@ -4,13 +4,13 @@ import {
   RESULTS_MESSAGES,
   computeRetryDelayMs,
   computedIsFinal,
-  isRetryableComputeError,
   refreshDecision,
   resultsAreFinal,
   resultsWindow,
   scheduleDue,
   throttledMessage,
 } from '../../../src/domain/results-rules.js';
+import { isTransientError } from '../../../src/domain/retry.js';
 
 const t = (iso: string) => new Date(iso);
 const started = t('2026-11-01T00:00:00Z');
@@ -89,19 +89,19 @@ describe('resultsWindow', () => {
 
 describe('compute retries', () => {
   it('retries connection, serialization, resource and lock errors, not data errors or bugs', () => {
-    expect(isRetryableComputeError({ code: '40001' })).toBe(true);
-    expect(isRetryableComputeError({ code: '40P01' })).toBe(true);
-    expect(isRetryableComputeError({ code: '57014' })).toBe(true); // statement timeout / cancel
-    expect(isRetryableComputeError({ code: '53300' })).toBe(true);
-    expect(isRetryableComputeError({ code: '08006' })).toBe(true);
-    expect(isRetryableComputeError({ code: '55P03' })).toBe(true);
-    expect(isRetryableComputeError({ code: 'ECONNREFUSED' })).toBe(true);
-    expect(isRetryableComputeError({ name: 'KnexTimeoutError' })).toBe(true);
-    expect(isRetryableComputeError(new Error('Connection terminated unexpectedly'))).toBe(true);
-    expect(isRetryableComputeError({ code: '22003', message: 'value out of range: overflow' })).toBe(false);
-    expect(isRetryableComputeError(new RangeError('metrics[0].variants.control.sum must be a finite number'))).toBe(false);
-    expect(isRetryableComputeError(new TypeError('x is undefined'))).toBe(false);
-    expect(isRetryableComputeError(undefined)).toBe(false);
+    expect(isTransientError({ code: '40001' })).toBe(true);
+    expect(isTransientError({ code: '40P01' })).toBe(true);
+    expect(isTransientError({ code: '57014' })).toBe(true); // statement timeout / cancel
+    expect(isTransientError({ code: '53300' })).toBe(true);
+    expect(isTransientError({ code: '08006' })).toBe(true);
+    expect(isTransientError({ code: '55P03' })).toBe(true);
+    expect(isTransientError({ code: 'ECONNREFUSED' })).toBe(true);
+    expect(isTransientError({ name: 'KnexTimeoutError' })).toBe(true);
+    expect(isTransientError(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isTransientError({ code: '22003', message: 'value out of range: overflow' })).toBe(false);
+    expect(isTransientError(new RangeError('metrics[0].variants.control.sum must be a finite number'))).toBe(false);
+    expect(isTransientError(new TypeError('x is undefined'))).toBe(false);
+    expect(isTransientError(undefined)).toBe(false);
   });
 
   it('backs off exponentially, capped at a minute, over a handful of attempts', () => {
