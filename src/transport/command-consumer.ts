@@ -2,7 +2,7 @@ import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { OutgoingReply } from '../jobs/queues.js';
 import type { CommandProcessor } from '../pipeline/command-processor.js';
-import { cappedExponentialBackoff } from '../domain/retry.js';
+import { retryInPlace } from './retry-in-place.js';
 
 export class ShuttingDown extends Error {}
 
@@ -40,19 +40,17 @@ export async function startCommandConsumer(options: {
     maxWaitTimeInMs: 100,
   });
 
-  /** Runs `work` until it succeeds, backing off; gives up (throws ShuttingDown) only when the worker stops. */
-  async function untilDurable<T>(what: string, work: () => Promise<T>, heartbeat: () => Promise<void>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await work();
-      } catch (error) {
-        if (isStopping()) throw new ShuttingDown(`gave up on ${what} at shutdown; it stays uncommitted`);
-        const delay = cappedExponentialBackoff(attempt + 1, 200, 30_000);
-        logger.error({ what, attempt, delayMs: delay, err: error }, 'could not make a command outcome durable; trying again');
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        await heartbeat().catch(() => {});
-      }
-    }
+  /** Runs `work` until it succeeds (see retryInPlace); throws ShuttingDown when the worker stops or the partition moves. */
+  async function untilDurable<T>(what: string, work: () => Promise<T>, batch: { heartbeat: () => Promise<void>; isLive: () => boolean }): Promise<T> {
+    const outcome = await retryInPlace(what, work, {
+      heartbeat: batch.heartbeat,
+      isStopping,
+      isLive: batch.isLive,
+      stopped: () => new ShuttingDown(`gave up on ${what} at shutdown; it stays uncommitted`),
+      logger,
+    });
+    if (!outcome.done) throw new ShuttingDown(`gave up on ${what}: the partition moved to another consumer`);
+    return outcome.value;
   }
 
   await consumer.connect();
@@ -62,6 +60,7 @@ export async function startCommandConsumer(options: {
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       const { partition } = batch;
+      const control = { heartbeat, isLive: () => isRunning() && !isStale() };
       // Queuing a chunk's replies overlaps with running the next chunk; offsets resolve in order.
       let queued: Promise<void> = Promise.resolve();
       let failure: unknown;
@@ -79,9 +78,9 @@ export async function startCommandConsumer(options: {
           [...byKey.values()].map(async (messages) => {
             for (const message of messages) {
               const replies = await untilDurable(
-                `command ${partition}/${message.offset}`,
+                `make command ${partition}/${message.offset} durable`,
                 () => processor.process({ topic: batch.topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers }),
-                heartbeat,
+                control,
               );
               repliesByOffset.set(message.offset, replies);
             }
@@ -100,7 +99,7 @@ export async function startCommandConsumer(options: {
         const previous = queued;
         queued = (async () => {
           await previous;
-          await untilDurable(`replies ${jobId}`, () => processor.queueReplies(replies, jobId), heartbeat);
+          await untilDurable(`queue replies ${jobId}`, () => processor.queueReplies(replies, jobId), control);
           resolveOffset(upTo);
         })();
         queued.catch((error) => (failure ??= error));

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { isRejection, parseTrackingMessage, type TrackingRejection } from '../contracts/tracking.js';
 import { FUTURE_TOLERANCE_MS, PartitionManager, dayStart, insertTrackingBatch, oldestAccepted, type TrackingRow } from '../results/tracking-store.js';
-import { cappedExponentialBackoff } from '../domain/retry.js';
+import { retryInPlace } from './retry-in-place.js';
 
 /** Messages written per transaction; a fetched batch larger than this is written in several. */
 export const TRACKING_CHUNK = 5000;
@@ -233,7 +233,7 @@ export class TrackingIngester {
     });
   }
 
-  /** Runs `work` until it succeeds, with capped backoff; false if the partition is lost meanwhile. */
+  /** Runs `work` until it succeeds (see retryInPlace); false if the partition is lost meanwhile. */
   private async persistently(
     topic: string,
     partition: number,
@@ -241,25 +241,15 @@ export class TrackingIngester {
     what: string,
     work: () => Promise<void>,
   ): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await work();
-        return true;
-      } catch (error) {
-        if (this.options.isStopping()) throw new TrackingShutdown(`left ${topic}/${partition} uncommitted at shutdown`);
-        if (!control.live()) return false;
-        const delay = cappedExponentialBackoff(attempt + 1, 200, 30_000);
-        this.options.logger.error({ topic, partition, attempt, delayMs: delay, err: error }, `could not ${what}; trying again`);
-        // Sleep in short steps, heartbeating, so a rebalance or a shutdown is noticed quickly.
-        for (let waited = 0; waited < delay; waited += 500) {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(500, delay - waited)));
-          await control.heartbeat().catch(() => {});
-          if (this.options.isStopping()) throw new TrackingShutdown(`left ${topic}/${partition} uncommitted at shutdown`);
-          if (!control.live()) return false;
-        }
-        // A partition may have been dropped by retention meanwhile.
-        this.partitions.reset();
-      }
-    }
+    const outcome = await retryInPlace(what, work, {
+      heartbeat: control.heartbeat,
+      isStopping: this.options.isStopping,
+      isLive: control.live,
+      stopped: () => new TrackingShutdown(`left ${topic}/${partition} uncommitted at shutdown`),
+      logger: this.options.logger.child({ topic, partition }),
+      // A partition may have been dropped by retention meanwhile.
+      beforeRetry: () => this.partitions.reset(),
+    });
+    return outcome.done;
   }
 }
