@@ -23,6 +23,8 @@ export interface ClientOptions {
 export interface CommandInput {
   type: string;
   environment?: string;
+  /** Kafka message key. Defaults to `environment`; CONTRACT.md keys platform commands by organisation id. */
+  key?: string;
   actor?: Actor;
   payload?: unknown;
   id?: string;
@@ -102,7 +104,7 @@ export class ExperimentationClient {
   async send(input: CommandInput, options: SendOptions = {}): Promise<Reply> {
     const envelope = this.envelope(input);
     const reply = this.waitForReply(envelope.id, options.timeout);
-    await this.sendRaw(Buffer.from(JSON.stringify(envelope)), { key: input.environment ?? null });
+    await this.sendRaw(Buffer.from(JSON.stringify(envelope)), { key: input.key ?? input.environment ?? null });
     return reply;
   }
 

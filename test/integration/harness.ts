@@ -106,7 +106,7 @@ export async function setupTenant(
   const environment = `env-${randomUUID().slice(0, 12)}`;
   const adminUserId = `admin-${randomUUID().slice(0, 8)}`;
   const ok = async (type: string, payload: unknown) => {
-    const reply = await client.send({ type, actor: systemActor, payload });
+    const reply = await client.send({ type, actor: systemActor, payload, key: String(organisationId) });
     if (reply.status >= 300) throw new Error(`${type} answered ${reply.status}: ${JSON.stringify(reply.body)}`);
   };
   await ok('organisation.upsert', { id: organisationId, name: `Org ${organisationId}`, experimentationEnabled: options.experimentationEnabled ?? true });
