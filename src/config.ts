@@ -64,10 +64,21 @@ export type CommandKey = Config['COMMAND_KEYS'][number];
 
 export class ConfigError extends Error {}
 
-/** Parses the environment; throws a ConfigError whose message is one line naming the variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/**
+ * Parses the environment; throws a ConfigError whose message is one line naming the variable.
+ * `requireCommandKeys: false` is for tools that never sign or verify (migrate, most of expctl): without
+ * COMMAND_KEYS they get an empty key list instead of an error.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, options: { requireCommandKeys?: boolean } = {}): Config {
   // Empty strings count as unset so `FOO= npm run worker` falls back to the default.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  if (options.requireCommandKeys === false && cleaned.COMMAND_KEYS === undefined) {
+    return { ...parse({ ...cleaned, COMMAND_KEYS: 'none:none:system' }), COMMAND_KEYS: [] };
+  }
+  return parse(cleaned);
+}
+
+function parse(cleaned: Record<string, string | undefined>): Config {
   const parsed = schema.safeParse(cleaned);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;

@@ -56,6 +56,13 @@ describe('loadConfig', () => {
     }
   });
 
+  it('lets tools that never sign run without COMMAND_KEYS, with no keys', () => {
+    expect(loadConfig({}, { requireCommandKeys: false }).COMMAND_KEYS).toEqual([]);
+    expect(loadConfig({ COMMAND_KEYS: 'k:s:user' }, { requireCommandKeys: false }).COMMAND_KEYS).toEqual([{ keyId: 'k', secret: 's', scope: 'user' }]);
+    expect(() => loadConfig({}, { requireCommandKeys: true })).toThrow(/COMMAND_KEYS missing/);
+    expect(() => loadConfig({ KAFKA_BROKERS: 'bad' }, { requireCommandKeys: false })).toThrow(/KAFKA_BROKERS invalid value/);
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ ...base, KAFKA_BROKERS: '' }).KAFKA_BROKERS).toEqual(['127.0.0.1:9092']);
   });

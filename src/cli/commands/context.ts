@@ -78,10 +78,8 @@ export class CliContext {
 
   /** loadConfigOrExit's rules, without exiting: one line naming the variable, exit code 2. */
   config(options: { requireCommandKeys: boolean }): Config {
-    const env = { ...this.io.env };
-    if (!options.requireCommandKeys && !env.COMMAND_KEYS) env.COMMAND_KEYS = 'unused:unused:system';
     try {
-      return loadConfig(env);
+      return loadConfig(this.io.env, options);
     } catch (error) {
       if (error instanceof ConfigError) throw usageError(error.message);
       throw error;
