@@ -11,17 +11,22 @@ import { createKafka, ensureTopics, workerTopics } from './transport/kafka.js';
 import { startCommandConsumer } from './transport/command-consumer.js';
 import { OutboxRelay } from './transport/outbox-relay.js';
 import { startHttpServer } from './transport/http.js';
-import { createQueues, type Queues } from './jobs/queues.js';
+import { kafkaDeadLetterSink, kafkaReplyPublisher } from './transport/kafka-sinks.js';
+import { createQueues, jobScheduler, replySink, retryScheduler, type Queues } from './jobs/queues.js';
 import { startReplyWorker } from './jobs/reply-worker.js';
 import { startCommandRetryWorker } from './jobs/command-retry-worker.js';
-import { CommandProcessor } from './pipeline/command-processor.js';
+import { installSchedules } from './jobs/results-worker.js';
+import { CommandPipeline } from './pipeline/command-pipeline.js';
+import { Reconciler } from './pipeline/reconciler.js';
+import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
 
 export interface WorkerApp {
   knex: Knex;
   metrics: Metrics;
   queues: Queues;
-  processor: CommandProcessor;
+  pipeline: CommandPipeline;
+  reconciler: Reconciler;
   /** The port /healthz, /readyz and /metrics listen on (useful when HTTP_PORT=0). */
   httpPort: number;
   readiness(): Promise<Record<string, boolean>>;
@@ -29,13 +34,17 @@ export interface WorkerApp {
 }
 
 /**
- * Starts every part of the worker: Kafka topics and consumers, the outbox relay, the BullMQ workers and the
- * HTTP endpoint. `stop` undoes it in the reverse order: stop taking new messages, let in-flight work finish
- * (or leave it uncommitted), then close the connections.
+ * Starts every part of the worker: Kafka topics and consumers, the outbox relay, the reconciler, the BullMQ
+ * workers and the HTTP endpoint, and wires the pipeline's ports to their adapters. `stop` undoes it in the
+ * reverse order: stop taking new messages, let in-flight work finish (or leave it uncommitted), then close the
+ * connections.
  */
 export async function startWorkerApp(config: Config, logger: Logger): Promise<WorkerApp> {
   const metrics = createMetrics();
-  const knex = createKnex(config.DATABASE_URL, 20, logger);
+  const knex = createKnex(config.DATABASE_URL, config.DATABASE_POOL_SIZE, logger, {
+    statementTimeoutMs: config.COMMAND_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: config.COMMAND_LOCK_TIMEOUT_MS,
+  });
   const kafka = createKafka(config.KAFKA_BROKERS, logger);
   const queues = createQueues(config.REDIS_URL, config.QUEUE_PREFIX);
   const closers: Array<{ name: string; close: () => Promise<unknown> }> = [];
@@ -54,19 +63,37 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     await Promise.all([relayProducer.connect(), producer.connect()]);
     closers.push({ name: 'kafka producers', close: () => Promise.all([relayProducer.disconnect(), producer.disconnect()]) });
 
-    const processor = new CommandProcessor({ knex, config, queues, producer, logger, metrics });
+    const ports: PipelinePorts = {
+      replies: replySink(queues),
+      retries: retryScheduler(queues, { attempts: config.COMMAND_RETRY_ATTEMPTS, baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS }),
+      deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, logger, metrics }),
+      jobs: jobScheduler(queues, () => installSchedules(queues.results, config, { onlyMissing: true })),
+    };
+    const reconciler = new Reconciler({ knex, ports, logger: logger.child({ component: 'reconciler' }), intervalMs: config.RECONCILE_INTERVAL_S * 1000 });
+    const pipeline = new CommandPipeline({ knex, config, ports, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
+
     const relay = new OutboxRelay({ databaseUrl: config.DATABASE_URL, producer: relayProducer, logger, metrics });
     relay.start();
     closers.push({ name: 'outbox relay', close: () => relay.stop() });
 
     const workers: Worker[] = [
-      startReplyWorker(config.REDIS_URL, config.QUEUE_PREFIX, producer, logger, metrics),
-      startCommandRetryWorker(config.REDIS_URL, config.QUEUE_PREFIX, processor, logger, config.COMMAND_RETRY_BACKOFF_MS),
+      startReplyWorker({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, knex, publisher: kafkaReplyPublisher(producer), logger, metrics }),
+      startCommandRetryWorker({
+        redisUrl: config.REDIS_URL,
+        prefix: config.QUEUE_PREFIX,
+        runner: { knex, config, pipeline, logger, metrics },
+        logger,
+        baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS,
+      }),
     ];
     const background = await backgroundJobs({ config, logger, metrics, knex, kafka, queues, producer, isStopping: () => stopping });
     workers.push(...background.workers);
     closers.push({ name: 'bullmq workers', close: () => Promise.all(workers.map((w) => w.close())) });
     closers.push({ name: 'background consumers', close: () => background.stop() });
+
+    // At start-up and then every RECONCILE_INTERVAL_S: BullMQ is refilled from Postgres.
+    reconciler.start();
+    closers.push({ name: 'reconciler', close: () => reconciler.stop() });
 
     const consumer: Consumer = await startCommandConsumer({
       kafka,
@@ -74,7 +101,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       topic: config.COMMANDS_TOPIC,
       partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
       sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-      processor,
+      pipeline,
       logger,
       isStopping: () => stopping,
     });
@@ -102,7 +129,15 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
           }
         })(),
       ]);
-      return { database, redis, kafka: kafkaOk && consumerUp };
+      return {
+        database,
+        redis,
+        kafka: kafkaOk,
+        commandConsumer: consumerUp,
+        trackingConsumer: background.trackingConsumerUp(),
+        outboxRelay: relay.healthy,
+        reconciler: reconciler.healthy,
+      };
     };
     const server: Server = await startHttpServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry: metrics.registry, readiness });
     closers.push({ name: 'http server', close: () => new Promise((resolve) => server.close(() => resolve(undefined))) });
@@ -111,7 +146,8 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       knex,
       metrics,
       queues,
-      processor,
+      pipeline,
+      reconciler,
       httpPort: (server.address() as AddressInfo).port,
       readiness,
       async stop() {

@@ -27,7 +27,7 @@ export interface BackgroundDeps {
  * The app closes the returned workers; `stop` disconnects the tracking consumer (leaving a batch in progress
  * uncommitted).
  */
-export async function backgroundJobs(deps: BackgroundDeps): Promise<{ workers: Worker[]; stop(): Promise<void> }> {
+export async function backgroundJobs(deps: BackgroundDeps): Promise<{ workers: Worker[]; trackingConsumerUp(): boolean; stop(): Promise<void> }> {
   const { config, logger, metrics, knex, kafka, queues, producer, isStopping } = deps;
   const partitions = new PartitionManager(knex);
   const resultsWorker = startResultsWorker({
@@ -57,8 +57,14 @@ export async function backgroundJobs(deps: BackgroundDeps): Promise<{ workers: W
     await resultsWorker.close().catch(() => {});
     throw error;
   }
+  let trackingUp = true;
+  consumer.on(consumer.events.CRASH, (e) => {
+    logger.error({ error: e.payload.error?.message, restart: e.payload.restart }, 'tracking consumer crashed');
+    if (!e.payload.restart) trackingUp = false;
+  });
   return {
     workers: [resultsWorker],
+    trackingConsumerUp: () => trackingUp,
     async stop() {
       await consumer?.disconnect();
     },

@@ -49,6 +49,15 @@ const schema = z.object({
   /** How long the group waits for a silent member (a killed worker) before moving its partitions. */
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
 
+  /** How long a command meeting a transient failure is retried in place before it is held in Postgres. */
+  COMMAND_INPLACE_RETRY_MS: int(0, 600_000).default(5000),
+  /** Bounds on every command transaction (statement_timeout, lock_timeout of the commands' connections). */
+  COMMAND_STATEMENT_TIMEOUT_MS: int(100).default(15_000),
+  COMMAND_LOCK_TIMEOUT_MS: int(10).default(5000),
+  /** Connections of the commands' pool (results and tracking have pools of their own). */
+  DATABASE_POOL_SIZE: int(2, 200).default(10),
+  /** How often the reconciler rebuilds BullMQ's jobs from Postgres (also at start-up). */
+  RECONCILE_INTERVAL_S: int(1, 3600).default(30),
   COMMAND_RETRY_ATTEMPTS: int(1, 100).default(8),
   COMMAND_RETRY_BACKOFF_MS: int(1).default(1000),
   QUEUE_PREFIX: z.string().min(1).default('expw'),

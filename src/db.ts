@@ -10,7 +10,18 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
 export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
 
-export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger): Knex {
+export interface ConnectionBounds {
+  /** Postgres statement_timeout and lock_timeout of every connection of the pool, in ms. */
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
+}
+
+export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger, bounds: ConnectionBounds = {}): Knex {
+  // Set as connection options, so bounding every transaction costs no statement.
+  const settings = [
+    bounds.statementTimeoutMs !== undefined ? `-c statement_timeout=${bounds.statementTimeoutMs}` : '',
+    bounds.lockTimeoutMs !== undefined ? `-c lock_timeout=${bounds.lockTimeoutMs}` : '',
+  ].filter(Boolean);
   const knex = knexFactory({
     // knex and pg print connection trouble with console.log by default; keep it in the structured log.
     log: {
@@ -20,7 +31,7 @@ export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger): 
       debug: (message: unknown) => logger?.debug({ component: 'knex' }, String(message)),
     },
     client: 'pg',
-    connection: { connectionString: databaseUrl, application_name: 'experimentation-worker' },
+    connection: { connectionString: databaseUrl, application_name: 'experimentation-worker', ...(settings.length ? { options: settings.join(' ') } : {}) },
     pool: { min: 0, max: poolMax },
     // Fail fast when the database is gone: the command then goes to the retry queue instead of holding
     // its partition for long.

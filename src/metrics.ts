@@ -13,7 +13,7 @@ export function createMetrics() {
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
-    commandRetries: new Counter({ name: 'expw_command_retries_total', help: 'Commands handed to the retry queue after a transient failure', registers: [registry] }),
+    commandRetries: new Counter({ name: 'expw_command_retries_total', help: 'Attempts at commands that met a transient failure and were retried (in place, or held for the retry queue)', registers: [registry] }),
     dlq: new Counter({ name: 'expw_dlq_total', help: 'Messages sent to the DLQ topic, by source and reason', labelNames: ['source', 'reason'], registers: [registry] }),
     eventsPublished: new Counter({ name: 'expw_events_published_total', help: 'Outbox rows published to Kafka', registers: [registry] }),
     repliesSent: new Counter({ name: 'expw_replies_sent_total', help: 'Replies produced to Kafka', registers: [registry] }),

@@ -1,9 +1,13 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { CommandEnvelope, Reply } from '../contracts/envelope.js';
+import type { JobDraft } from '../handlers/types.js';
+import type { HeldCommandRef, ReplyDelivery } from '../models/delivery-state.js';
+import type { JobScheduler, ReplySink, RetryScheduler } from '../pipeline/ports.js';
 
-// The BullMQ queues of the worker. Job ids are derived from command ids so that a second delivery of the
-// same Kafka message cannot queue the same work twice.
+// The BullMQ queues of the worker and the pipeline ports they implement. Job ids name what a job is about
+// (a reply's command and delivery, a held command, an experiment), never a Kafka offset, so the reconciler can
+// add the same job again without effect. Finished jobs are removed at once, so an id is free again for the next
+// job about the same thing; failed ones stay for operators (`expctl jobs`).
 
 export const QUEUE_NAMES = {
   replies: 'replies',
@@ -12,23 +16,16 @@ export const QUEUE_NAMES = {
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
-/** A reply and the topic it goes to. */
-export interface OutgoingReply {
-  topic: string;
-  reply: Reply;
-}
-
-/** The replies of one stretch of a commands partition (or of one retried command), sent as one batch. */
-export interface ReplyJob {
-  replies: OutgoingReply[];
-}
-
+/** A retry job: the held command to run (its bytes stay in Postgres, read and verified again on each attempt). */
 export interface CommandRetryJob {
-  envelope: CommandEnvelope;
-  /** Where the reply goes: the envelope's replyTo or the default replies topic. */
-  replyTopic: string;
-  firstError: string;
+  heldId: number;
+  commandId: string;
+  /** For operators (`expctl jobs failed`). */
+  type: string;
 }
+
+export const replyJobId = (d: Pick<ReplyDelivery, 'id' | 'commandId'>) => `reply-${d.commandId}-${d.id}`;
+export const commandRetryJobId = (commandId: string) => `cmd-${commandId}`;
 
 /** BullMQ needs `maxRetriesPerRequest: null` on connections used by workers (blocking commands). */
 export function createRedis(url: string, purpose: 'queue' | 'worker'): Redis {
@@ -42,8 +39,24 @@ export function createRedis(url: string, purpose: 'queue' | 'worker'): Redis {
 
 export const BACKOFF_STRATEGY = 'capped-exponential';
 
+/** Replies are retried until delivered: many attempts, backoff capped at 30 s (about an hour in all), then parked. */
+export const replyJobOptions: JobsOptions = {
+  attempts: 120,
+  backoff: { type: BACKOFF_STRATEGY, delay: 250 },
+  removeOnComplete: true,
+  removeOnFail: false,
+};
+
+/**
+ * Attempts are counted in Postgres (held_commands.attempts); BullMQ only paces them. Completed jobs are kept a
+ * day for operators: a command is held at most once (a held or answered id is never held again).
+ */
+export function commandRetryJobOptions(attempts: number, baseDelayMs: number): JobsOptions {
+  return { attempts, backoff: { type: BACKOFF_STRATEGY, delay: baseDelayMs }, removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: false };
+}
+
 export interface Queues {
-  replies: Queue<ReplyJob>;
+  replies: Queue<ReplyDelivery>;
   commandRetries: Queue<CommandRetryJob>;
   results: Queue;
   connection: Redis;
@@ -53,9 +66,10 @@ export interface Queues {
 export function createQueues(redisUrl: string, prefix: string): Queues {
   const connection = createRedis(redisUrl, 'queue');
   const opts = { connection: connection as ConnectionOptions, prefix };
-  const replies = new Queue<ReplyJob>(QUEUE_NAMES.replies, opts);
+  const replies = new Queue<ReplyDelivery>(QUEUE_NAMES.replies, opts);
   const commandRetries = new Queue<CommandRetryJob>(QUEUE_NAMES.commandRetries, opts);
   const results = new Queue(QUEUE_NAMES.results, opts);
+  for (const queue of [replies, commandRetries, results]) queue.on('error', () => {}); // each call reports its own failure
   return {
     replies,
     commandRetries,
@@ -68,21 +82,46 @@ export function createQueues(redisUrl: string, prefix: string): Queues {
   };
 }
 
-/** Replies are retried until delivered: many attempts, backoff capped at 30 s (about an hour in all). */
-export const replyJobOptions: JobsOptions = {
-  attempts: 120,
-  backoff: { type: BACKOFF_STRATEGY, delay: 250 },
-  removeOnComplete: { age: 3600, count: 10_000 },
-  removeOnFail: false,
-};
-
-export function commandRetryJobOptions(attempts: number, baseDelayMs: number): JobsOptions {
+export function replySink(queues: Pick<Queues, 'replies'>): ReplySink {
   return {
-    attempts,
-    backoff: { type: BACKOFF_STRATEGY, delay: baseDelayMs },
-    removeOnComplete: { age: 24 * 3600, count: 10_000 },
-    removeOnFail: false,
+    async enqueue(deliveries) {
+      for (let i = 0; i < deliveries.length; i += 500) {
+        const chunk = deliveries.slice(i, i + 500);
+        await queues.replies.addBulk(chunk.map((d) => ({ name: 'reply', data: d, opts: { ...replyJobOptions, jobId: replyJobId(d) } })));
+      }
+    },
   };
 }
 
-export const commandRetryJobId = (commandId: string) => `cmd-${commandId}`;
+export function retryScheduler(queues: Pick<Queues, 'commandRetries'>, options: { attempts: number; baseDelayMs: number }): RetryScheduler {
+  return {
+    async schedule(held: HeldCommandRef[]) {
+      for (const ref of held) {
+        const jobId = commandRetryJobId(ref.commandId);
+        const existing = await queues.commandRetries.getJob(jobId);
+        if (existing) {
+          const state = await existing.getState();
+          // Failed in BullMQ with its attempts not used up in Postgres (Redis trouble during an attempt): again.
+          if (state === 'failed') await existing.retry('failed', { resetAttemptsMade: true });
+          if (state !== 'completed') continue;
+          // Completed while it waited behind an earlier command of its key: it is the head now.
+          await existing.remove();
+        }
+        await queues.commandRetries.add(
+          'command',
+          { heldId: ref.heldId, commandId: ref.commandId, type: ref.commandType },
+          { ...commandRetryJobOptions(options.attempts, options.baseDelayMs), jobId, delay: Math.max(0, ref.notBefore.getTime() - Date.now()) },
+        );
+      }
+    },
+  };
+}
+
+export function jobScheduler(queues: Pick<Queues, 'results'>, ensureSchedules: () => Promise<void>): JobScheduler {
+  return {
+    async enqueue(jobs: JobDraft[]) {
+      if (jobs.length) await queues.results.addBulk(jobs.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })));
+    },
+    ensureSchedules,
+  };
+}

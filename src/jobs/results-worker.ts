@@ -168,13 +168,18 @@ export async function runTrackingMaintenance(deps: ResultsDeps, partitions: Part
   return { dropped };
 }
 
-/** Installs (or updates) the repeatable jobs: the results schedule and the tracking maintenance. */
-export async function installSchedules(queue: Queue, config: ResultsConfig): Promise<void> {
+/**
+ * Installs (or updates) the repeatable jobs: the results schedule and the tracking maintenance. With
+ * `onlyMissing` (the reconciler, after Redis lost its data) it installs only those that are gone.
+ */
+export async function installSchedules(queue: Queue, config: ResultsConfig, options: { onlyMissing?: boolean } = {}): Promise<void> {
+  const wanted = async (id: string) => !options.onlyMissing || !(await queue.getJobScheduler(id));
   if (config.RESULTS_SCHEDULE_INTERVAL_S > 0) {
-    await queue.upsertJobScheduler(SCHEDULER_ID, { every: config.RESULTS_SCHEDULE_INTERVAL_S * 1000 }, { name: SCHEDULE_JOB, data: {} });
-  } else {
+    if (await wanted(SCHEDULER_ID)) await queue.upsertJobScheduler(SCHEDULER_ID, { every: config.RESULTS_SCHEDULE_INTERVAL_S * 1000 }, { name: SCHEDULE_JOB, data: {} });
+  } else if (!options.onlyMissing) {
     await queue.removeJobScheduler(SCHEDULER_ID);
   }
+  if (!(await wanted(MAINTENANCE_SCHEDULER_ID))) return;
   await queue.upsertJobScheduler(MAINTENANCE_SCHEDULER_ID, { every: MAINTENANCE_EVERY_MS }, { name: MAINTENANCE_JOB, data: {} });
 }
 

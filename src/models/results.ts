@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { BaseModel } from './base.js';
 
 // The results of one experiment (one row per experiment, created by the first refresh or computation).
@@ -26,3 +27,21 @@ export const resultsView = (r: Pick<ExperimentResult, 'asOf' | 'lastErrorAt' | '
   payload: r.payload ?? null,
 });
 export type ResultsView = ReturnType<typeof resultsView>;
+
+/**
+ * Live experiments whose refresh was accepted (202 sent) but not computed or failed since: the compute jobs
+ * that must exist. The reconciler queues them again after Redis lost its data.
+ */
+export async function pendingResultsRefreshes(knex: Knex, limit = 10_000): Promise<number[]> {
+  const rows: { experiment_id: number }[] = await knex('experiment_results as r')
+    .join('experiments as x', 'x.id', 'r.experiment_id')
+    .whereNull('x.deleted_at')
+    .whereNotNull('x.started_at')
+    .whereNotNull('r.refresh_requested_at')
+    .where((q) => q.whereNull('r.as_of').orWhereRaw('r.as_of < r.refresh_requested_at'))
+    .where((q) => q.whereNull('r.last_error_at').orWhereRaw('r.last_error_at < r.refresh_requested_at'))
+    .orderBy('r.experiment_id')
+    .limit(limit)
+    .select('r.experiment_id');
+  return rows.map((r) => Number(r.experiment_id));
+}

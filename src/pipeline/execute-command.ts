@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { authorizeEnvironment } from '../handlers/authorize.js';
 import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EventDraft, type JobDraft } from '../handlers/types.js';
 import { ProcessedCommand } from '../models/pipeline.js';
+import { insertReplyDeliveries, type ReplyDelivery } from '../models/delivery-state.js';
 
 /** The channel the outbox trigger (migrations/…_outbox_notify_trigger.ts) notifies on commit. */
 export const OUTBOX_CHANNEL = 'experimentation_outbox';
@@ -16,6 +17,8 @@ export interface ExecutionResult {
   duplicate: boolean;
   /** Jobs to enqueue now that the transaction has committed. */
   jobs: JobDraft[];
+  /** The reply, recorded for delivery in the same transaction as the outcome. */
+  delivery: ReplyDelivery;
 }
 
 export interface ExecuteDeps {
@@ -24,14 +27,24 @@ export interface ExecuteDeps {
   now?: () => Date;
 }
 
+export interface ExecuteOptions {
+  /** Where the reply goes (the envelope's replyTo, or the default replies topic). */
+  replyTopic: string;
+  /**
+   * Runs inside the transaction that records the outcome, whichever outcome it is (applied, rejected or
+   * duplicate), before the inbox row is written: a held command leaves its queue, a replayed one clears its 500.
+   */
+  settle?: (trx: Knex.Transaction) => Promise<void>;
+}
+
 /**
  * Applies one authenticated command exactly once. In one transaction: authorisation, the handler's change,
- * its audit records, its events (outbox) and its reply (inbox row keyed by command id). A rejection rolls
- * the change back and records the rejection instead. A second execution of the same id, even a concurrent
- * one, loses on the inbox primary key, rolls back and returns the stored reply.
- * Transient database errors are thrown for the caller to retry.
+ * its audit records, its events (outbox), its reply (inbox row keyed by command id) and the reply's delivery
+ * record. A rejection rolls the change back and records the rejection instead. A second execution of the same
+ * id, even a concurrent one, loses on the inbox primary key, rolls back and records the stored reply for
+ * delivery again. Transient database errors are thrown for the caller to retry.
  */
-export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelope, handler: CommandHandler): Promise<ExecutionResult> {
+export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelope, handler: CommandHandler, options: ExecuteOptions): Promise<ExecutionResult> {
   // No look-up of the inbox first: every command would pay a round trip for the rare duplicate. A duplicate
   // runs, fails on the inbox primary key at the end, rolls back whole and answers with the stored reply.
   const now = deps.now?.() ?? new Date();
@@ -47,23 +60,43 @@ export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelop
       if (!parsed.success) throw new CommandRejection(400, fieldErrors(parsed.error));
       const result = await handler.handle(ctx, parsed.data);
       const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
-      await record(trx, deps, envelope, reply, result.events ?? [], result.audit ?? []);
-      return { reply, duplicate: false, jobs: result.jobs ?? [] };
+      await options.settle?.(trx);
+      const delivery = await recordOutcome(trx, deps, envelope, reply, options.replyTopic, result.events ?? [], result.audit ?? []);
+      return { reply, duplicate: false, jobs: result.jobs ?? [], delivery };
     });
   } catch (error) {
-    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope.id);
+    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope.id, options);
     if (!(error instanceof CommandRejection)) throw error;
     const reply = buildReply(envelope, error.status, error.body, now);
     try {
-      await deps.knex.transaction(async (trx) => {
+      return await deps.knex.transaction(async (trx) => {
         const event: EventDraft = { type: 'command.rejected', data: { status: error.status, body: error.body } };
-        await record(trx, deps, envelope, reply, [event], []);
+        await options.settle?.(trx);
+        const delivery = await recordOutcome(trx, deps, envelope, reply, options.replyTopic, [event], []);
+        return { reply, duplicate: false, jobs: [], delivery };
       });
     } catch (recordError) {
-      if (isInboxConflict(recordError)) return duplicateOf(deps.knex, envelope.id);
+      if (isInboxConflict(recordError)) return duplicateOf(deps.knex, envelope.id, options);
       throw recordError;
     }
-    return { reply, duplicate: false, jobs: [] };
+  }
+}
+
+/**
+ * Answers a command whose retries ran out: a 500 stored in the inbox (so a redelivery gets the 500 again and
+ * applies nothing) and recorded for delivery, in one transaction with `settle`.
+ */
+export async function recordExhausted(deps: ExecuteDeps, envelope: CommandEnvelope, options: ExecuteOptions): Promise<ExecutionResult> {
+  const reply = buildReply(envelope, 500, { detail: 'The command failed after all retries.' }, deps.now?.() ?? new Date());
+  try {
+    return await deps.knex.transaction(async (trx) => {
+      await options.settle?.(trx);
+      const delivery = await recordOutcome(trx, deps, envelope, reply, options.replyTopic, [], []);
+      return { reply, duplicate: false, jobs: [], delivery };
+    });
+  } catch (error) {
+    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope.id, options);
+    throw error;
   }
 }
 
@@ -78,15 +111,16 @@ export function buildReply(address: { id: string; type: string; correlationId?: 
   };
 }
 
-async function findStoredReply(knex: Knex, commandId: string): Promise<Reply | undefined> {
-  const row = await ProcessedCommand.query(knex).findById(commandId);
-  return row ? (row.reply as Reply) : undefined;
-}
-
-async function duplicateOf(knex: Knex, commandId: string): Promise<ExecutionResult> {
-  const stored = await findStoredReply(knex, commandId);
-  if (!stored) throw new Error(`inbox conflict on ${commandId} but no stored reply`);
-  return { reply: stored, duplicate: true, jobs: [] };
+/** The stored reply of an answered command, recorded for delivery again (with `settle`, in one transaction). */
+export async function duplicateOf(knex: Knex, commandId: string, options: ExecuteOptions): Promise<ExecutionResult> {
+  return knex.transaction(async (trx) => {
+    const row = await ProcessedCommand.query(trx).findById(commandId);
+    if (!row) throw new Error(`inbox conflict on ${commandId} but no stored reply`);
+    const reply = row.reply as Reply;
+    await options.settle?.(trx);
+    const [delivery] = await insertReplyDeliveries(trx, [{ commandId, topic: options.replyTopic, reply, stored: true }]);
+    return { reply, duplicate: true, jobs: [], delivery: delivery! };
+  });
 }
 
 function isInboxConflict(error: unknown): boolean {
@@ -97,18 +131,20 @@ function isInboxConflict(error: unknown): boolean {
 }
 
 /**
- * Writes the audit records, the events (outbox) and the reply (inbox) in ONE statement: data-modifying CTEs
- * all run, and the inbox insert is last, so a concurrent duplicate that got this far fails on the inbox
- * primary key and its whole transaction rolls back. The outbox trigger wakes the relay at commit.
+ * Writes the audit records, the events (outbox), the reply (inbox) and its delivery record in ONE statement:
+ * data-modifying CTEs all run, so a concurrent duplicate that got this far fails on the inbox primary key and
+ * its whole transaction rolls back. The delivery row points at the inbox's reply (`reply` null), so the reply
+ * JSON is stored once. The outbox trigger wakes the relay at commit.
  */
-async function record(
+async function recordOutcome(
   trx: Knex.Transaction,
   deps: ExecuteDeps,
   envelope: CommandEnvelope,
   reply: Reply,
+  replyTopic: string,
   events: EventDraft[],
   audit: AuditDraft[],
-): Promise<void> {
+): Promise<ReplyDelivery> {
   const auditRows = audit.map((a) => ({
     command_id: envelope.id,
     environment_key: envelope.environment ?? null,
@@ -133,7 +169,7 @@ async function record(
     };
     return { topic: deps.config.EVENTS_TOPIC, message_key: draft.key ?? environment, payload: event, headers: { 'event-type': draft.type } };
   });
-  await trx.raw(
+  const { rows } = await trx.raw<{ rows: { id: number }[] }>(
     `with audit_rows as (
        insert into audit_log (command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after)
        select command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after
@@ -147,9 +183,11 @@ async function record(
        from rows from (jsonb_to_recordset(?::jsonb) as (topic text, message_key text, payload jsonb, headers jsonb))
          with ordinality as x(topic, message_key, payload, headers, ord)
        order by ord
+     ), inbox as (
+       insert into processed_commands (command_id, type, environment_key, status, reply, reply_to)
+       values (?, ?, ?, ?, ?::jsonb, ?)
      )
-     insert into processed_commands (command_id, type, environment_key, status, reply, reply_to)
-     values (?, ?, ?, ?, ?::jsonb, ?)`,
+     insert into reply_deliveries (command_id, topic, reply) values (?, ?, null) returning id`,
     [
       JSON.stringify(auditRows),
       JSON.stringify(outboxRows),
@@ -159,6 +197,9 @@ async function record(
       reply.status,
       JSON.stringify(reply),
       envelope.replyTo ?? null,
+      envelope.id,
+      replyTopic,
     ],
   );
+  return { id: Number(rows[0]!.id), commandId: envelope.id, topic: replyTopic, reply };
 }

@@ -1,26 +1,19 @@
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import type { OutgoingReply } from '../jobs/queues.js';
-import type { CommandProcessor } from '../pipeline/command-processor.js';
-import { retryInPlace } from './retry-in-place.js';
-
-export class ShuttingDown extends Error {}
+import type { CommandPipeline, InboundMessage } from '../pipeline/command-pipeline.js';
+import { BatchStopped } from '../pipeline/retry-in-place.js';
 
 /**
- * A partition's batch is worked through in chunks of this many messages: small enough that replies are not
- * held back long, large enough to find several environments to run side by side.
+ * A partition's batch is worked through in stretches of this many messages: small enough that replies are not
+ * held back long, large enough to find several keys to run side by side.
  */
-const CHUNK_SIZE = 64;
+const STRETCH_SIZE = 64;
 
 /**
- * Consumes the commands topic in a consumer group. Partitions run concurrently. Within a partition, order is
- * kept per message key (the environment, CONTRACT.md): a chunk's messages are grouped by key, each key's run
- * one at a time in offset order, different keys side by side; each command has its own transaction. The
- * chunk's replies are queued in BullMQ as one job (whose id names the partition and offsets), and the chunk's
- * offsets are resolved only once every outcome in it is durable. A message whose outcome could not be made
- * durable (Redis and Kafka both failing, say) is tried again in place with backoff, never thrown to kafkajs,
- * so nothing after it is skipped. Only on shutdown does it stop early, leaving the rest uncommitted for the
- * next owner of the partition (which redoes only what is not in the inbox).
+ * Consumes the commands topic in a consumer group and hands each stretch of a partition's batch to the pipeline,
+ * which returns once every outcome in it is durable (src/pipeline/command-pipeline.ts); only then is the
+ * stretch's last offset resolved. On shutdown or a lost partition the pipeline stops early and the rest stays
+ * uncommitted for the partition's next owner, which redoes only what is not in the inbox.
  */
 export async function startCommandConsumer(options: {
   kafka: Kafka;
@@ -28,11 +21,11 @@ export async function startCommandConsumer(options: {
   topic: string;
   partitionsConsumedConcurrently: number;
   sessionTimeoutMs: number;
-  processor: CommandProcessor;
+  pipeline: CommandPipeline;
   logger: Logger;
   isStopping: () => boolean;
 }): Promise<Consumer> {
-  const { kafka, processor, logger, isStopping } = options;
+  const { kafka, pipeline, logger, isStopping } = options;
   const consumer = kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs,
@@ -40,74 +33,43 @@ export async function startCommandConsumer(options: {
     maxWaitTimeInMs: 100,
   });
 
-  /** Runs `work` until it succeeds (see retryInPlace); throws ShuttingDown when the worker stops or the partition moves. */
-  async function untilDurable<T>(what: string, work: () => Promise<T>, batch: { heartbeat: () => Promise<void>; isLive: () => boolean }): Promise<T> {
-    const outcome = await retryInPlace(what, work, {
-      heartbeat: batch.heartbeat,
-      isStopping,
-      isLive: batch.isLive,
-      stopped: () => new ShuttingDown(`gave up on ${what} at shutdown; it stays uncommitted`),
-      logger,
-    });
-    if (!outcome.done) throw new ShuttingDown(`gave up on ${what}: the partition moved to another consumer`);
-    return outcome.value;
-  }
-
   await consumer.connect();
   await consumer.subscribe({ topic: options.topic, fromBeginning: true });
   await consumer.run({
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      const { partition } = batch;
-      const control = { heartbeat, isLive: () => isRunning() && !isStale() };
-      // Queuing a chunk's replies overlaps with running the next chunk; offsets resolve in order.
-      let queued: Promise<void> = Promise.resolve();
-      let failure: unknown;
-
-      for (let start = 0; start < batch.messages.length; start += CHUNK_SIZE) {
-        if (!isRunning() || isStale() || isStopping() || failure) break;
-        const chunk = batch.messages.slice(start, start + CHUNK_SIZE);
-        const byKey = new Map<string, KafkaMessage[]>();
-        for (const message of chunk) {
-          const key = message.key?.toString('base64') ?? '';
-          byKey.set(key, [...(byKey.get(key) ?? []), message]);
-        }
-        const repliesByOffset = new Map<string, OutgoingReply[]>();
-        const lanes = await Promise.allSettled(
-          [...byKey.values()].map(async (messages) => {
-            for (const message of messages) {
-              const replies = await untilDurable(
-                `make command ${partition}/${message.offset} durable`,
-                () => processor.process({ topic: batch.topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers }),
-                control,
-              );
-              repliesByOffset.set(message.offset, replies);
-            }
-          }),
-        );
-        const stopped = lanes.find((lane) => lane.status === 'rejected');
-        if (stopped) {
-          // Shutting down mid-chunk: nothing of this chunk is resolved; what did commit is answered from the
-          // inbox when the chunk is delivered again.
-          failure = (stopped as PromiseRejectedResult).reason;
+      const control = { heartbeat, isStopping, isLive: () => isRunning() && !isStale() };
+      for (let start = 0; start < batch.messages.length; start += STRETCH_SIZE) {
+        if (!control.isLive() || isStopping()) break;
+        const stretch = batch.messages.slice(start, start + STRETCH_SIZE);
+        const inbound: InboundMessage[] = stretch.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          headers: stringHeaders(m.headers),
+        }));
+        try {
+          await pipeline.processStretch(inbound, control);
+        } catch (error) {
+          if (!(error instanceof BatchStopped)) logger.error({ err: error, partition: batch.partition }, 'command batch stopped early');
           break;
         }
-        const replies = chunk.flatMap((message) => repliesByOffset.get(message.offset) ?? []);
-        const upTo = chunk.at(-1)!.offset;
-        const jobId = `replies-${partition}-${chunk[0]!.offset}-${upTo}`;
-        const previous = queued;
-        queued = (async () => {
-          await previous;
-          await untilDurable(`queue replies ${jobId}`, () => processor.queueReplies(replies, jobId), control);
-          resolveOffset(upTo);
-        })();
-        queued.catch((error) => (failure ??= error));
+        resolveOffset(stretch.at(-1)!.offset);
+        await heartbeat().catch(() => {});
       }
-      await queued.catch(() => {});
-      if (failure && !(failure instanceof ShuttingDown)) logger.error({ err: failure }, 'command batch stopped early');
-      await heartbeat().catch(() => {});
     },
   });
   return consumer;
+}
+
+export function stringHeaders(headers: IHeaders | undefined): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    out[name.toLowerCase()] = first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
 }

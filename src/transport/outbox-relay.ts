@@ -35,11 +35,17 @@ export class OutboxRelay {
   private pending = false;
   private loop: Promise<void> | undefined;
   private lastPrune = 0;
+  private failingSince: number | undefined;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /** False once its loop has been failing for 30 s on end (no database, or Kafka refusing the events). */
+  get healthy(): boolean {
+    return this.failingSince === undefined || Date.now() - this.failingSince < 30_000;
   }
 
   start(): void {
@@ -58,13 +64,16 @@ export class OutboxRelay {
       try {
         await this.connect();
         if (!this.leader) {
+          this.failingSince = undefined;
           await this.sleep(this.options.pollIntervalMs ?? 5000);
           continue;
         }
         await this.drain();
         await this.prune();
+        this.failingSince = undefined;
         if (!this.pending) await this.sleep(this.options.pollIntervalMs ?? 5000);
       } catch (error) {
+        this.failingSince ??= Date.now();
         logger.warn({ err: error }, 'outbox relay failed; reconnecting');
         await this.disconnect();
         await this.sleep(1000);

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { isRejection, parseTrackingMessage, type TrackingRejection } from '../contracts/tracking.js';
 import { FUTURE_TOLERANCE_MS, PartitionManager, dayStart, insertTrackingBatch, oldestAccepted, type TrackingRow } from '../results/tracking-store.js';
-import { retryInPlace } from './retry-in-place.js';
+import { BatchStopped, retryInPlace } from '../pipeline/retry-in-place.js';
 
 /** Messages written per transaction; a fetched batch larger than this is written in several. */
 export const TRACKING_CHUNK = 5000;
@@ -241,15 +241,20 @@ export class TrackingIngester {
     what: string,
     work: () => Promise<void>,
   ): Promise<boolean> {
-    const outcome = await retryInPlace(what, work, {
-      heartbeat: control.heartbeat,
-      isStopping: this.options.isStopping,
-      isLive: control.live,
-      stopped: () => new TrackingShutdown(`left ${topic}/${partition} uncommitted at shutdown`),
-      logger: this.options.logger.child({ topic, partition }),
-      // A partition may have been dropped by retention meanwhile.
-      beforeRetry: () => this.partitions.reset(),
-    });
-    return outcome.done;
+    try {
+      await retryInPlace(what, work, {
+        heartbeat: control.heartbeat,
+        isStopping: this.options.isStopping,
+        isLive: control.live,
+        logger: this.options.logger.child({ topic, partition }),
+        // A partition may have been dropped by retention meanwhile.
+        beforeRetry: () => this.partitions.reset(),
+      });
+      return true;
+    } catch (error) {
+      if (!(error instanceof BatchStopped)) throw error;
+      if (this.options.isStopping()) throw new TrackingShutdown(`left ${topic}/${partition} uncommitted at shutdown`);
+      return false;
+    }
   }
 }

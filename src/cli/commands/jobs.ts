@@ -29,7 +29,7 @@ export function describeJob(queue: string, job: Pick<Job, 'id' | 'name' | 'data'
   const data = (job.data ?? {}) as Record<string, unknown>;
   const envelope = data.envelope as { id?: unknown; type?: unknown } | undefined;
   const replies = Array.isArray(data.replies) ? (data.replies as { reply?: { commandId?: unknown; type?: unknown } }[]) : [];
-  const reply = replies[0]?.reply;
+  const reply = replies[0]?.reply ?? (data.reply as { commandId?: unknown; type?: unknown } | undefined);
   const str = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : null);
   const more = replies.length > 1 ? ` (+${replies.length - 1} more replies)` : '';
   const firstCommand = str(envelope?.id) ?? str(reply?.commandId) ?? str(data.commandId);

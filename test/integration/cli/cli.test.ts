@@ -6,10 +6,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Admin } from 'kafkajs';
 import { startTestWorker, systemActor, type TestWorker } from '../harness.js';
-import { testDatabaseUrl } from '../env.js';
 import { createKafka } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
-import { TcpProxy } from '../tcp-proxy.js';
 
 // expctl as operators run it: a child process (Node + tsx loader, the CLI's TypeScript source) with the
 // environment of an in-process test worker, against the real broker, Redis and Postgres.
@@ -62,26 +60,22 @@ const nextId = () => randomInt(1_000_000, 2_000_000_000);
 
 describe('expctl', () => {
   let worker: TestWorker;
-  let proxy: TcpProxy;
   let admin: Admin;
 
   beforeAll(async () => {
-    const upstream = new URL(testDatabaseUrl);
-    proxy = new TcpProxy(upstream.hostname, Number(upstream.port || 5432));
-    const port = await proxy.start();
-    const proxied = new URL(testDatabaseUrl);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(port);
-    worker = await startTestWorker({ DATABASE_URL: proxied.toString(), COMMAND_RETRY_ATTEMPTS: '2', COMMAND_RETRY_BACKOFF_MS: '100' });
+    worker = await startTestWorker({
+      COMMAND_RETRY_ATTEMPTS: '2',
+      COMMAND_RETRY_BACKOFF_MS: '100',
+      COMMAND_LOCK_TIMEOUT_MS: '300',
+      COMMAND_INPLACE_RETRY_MS: '1000',
+    });
     admin = createKafka(worker.config.KAFKA_BROKERS, createLogger('error'), 'cli-test-admin').admin();
     await admin.connect();
   });
 
   afterAll(async () => {
     await admin?.disconnect();
-    proxy?.restore();
     await worker?.stop();
-    await proxy?.stop();
   });
 
   const dlqCount = async () => {
@@ -127,8 +121,12 @@ describe('expctl', () => {
     const client = worker.client;
     const commandId = randomUUID();
     const orgId = nextId();
-    proxy.cut(); // every database query of the worker fails from now on
+    expect((await client.send({ type: 'organisation.upsert', actor: systemActor, payload: { id: orgId, name: 'before', experimentationEnabled: true } })).status).toBe(200);
+    // Another transaction holds the organisation's row: every attempt meets the lock timeout, a transient
+    // failure, while Postgres itself answers.
+    const blocker = await worker.knex.transaction();
     try {
+      await blocker('organisations').where({ id: orgId }).forUpdate();
       const failed = await client.send({ id: commandId, type: 'organisation.upsert', actor: systemActor, payload: { id: orgId, name: 'replayed', experimentationEnabled: true } }, { timeout: 40_000 });
       expect(failed.status).toBe(500);
       expect(failed.body).toEqual({ detail: 'The command failed after all retries.' });
@@ -143,9 +141,13 @@ describe('expctl', () => {
       const table = await expctl(['jobs', 'failed'], worker.env);
       expect(table.stdout).toContain(`cmd-${commandId}`);
       expect(table.stdout).toMatch(/JOB ID +COMMAND ID +TYPE +ATTEMPTS/);
+      // A redelivery of the same message is not a retry: it gets the 500 again and applies nothing.
+      const again = await client.send({ id: commandId, type: 'organisation.upsert', actor: systemActor, payload: { id: orgId, name: 'replayed', experimentationEnabled: true } });
+      expect(again.status).toBe(500);
     } finally {
-      proxy.restore();
+      await blocker.rollback();
     }
+    expect(await worker.knex('organisations').where({ id: orgId }).first('name')).toEqual({ name: 'before' });
 
     const replayed = await expctl(['jobs', 'replay', `cmd-${commandId}`], worker.env);
     expect(replayed.code, replayed.stderr).toBe(0);

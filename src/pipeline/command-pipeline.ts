@@ -1,0 +1,207 @@
+import type { Knex } from 'knex';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { CommandEnvelope } from '../contracts/envelope.js';
+import type { CommandHandler, JobDraft } from '../handlers/types.js';
+import { handlers as defaultHandlers } from '../handlers/registry.js';
+import { cappedExponentialBackoff, isTransientError } from '../domain/retry.js';
+import { heldKeysAmong, holdCommand, insertReplyDeliveries, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
+import { buildReply, duplicateOf, executeCommand, type ExecutionResult } from './execute-command.js';
+import { readCommand } from './read-command.js';
+import { pauseWithHeartbeat, retryInPlace, type BatchControl } from './retry-in-place.js';
+import type { DeadLetter, PipelinePorts } from './ports.js';
+
+/** One commands-topic message as the transport hands it over. */
+export interface InboundMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string | undefined>;
+}
+
+export type PipelineConfig = Pick<
+  Config,
+  'COMMAND_KEYS' | 'REPLIES_TOPIC' | 'EVENTS_TOPIC' | 'RESULTS_REFRESH_MIN_INTERVAL_S' | 'COMMAND_INPLACE_RETRY_MS' | 'COMMAND_RETRY_ATTEMPTS' | 'COMMAND_RETRY_BACKOFF_MS'
+>;
+
+export interface CommandPipelineDeps {
+  knex: Knex;
+  config: PipelineConfig;
+  ports: PipelinePorts;
+  logger: Logger;
+  metrics: Metrics;
+  handlers?: ReadonlyMap<string, CommandHandler>;
+  /** Called when handing work to the queues failed: Postgres has it, the reconciler should look soon. */
+  onHandoffFailure?: () => void;
+}
+
+/** What a stretch (or a held command) leaves for the queues once its outcomes are in Postgres. */
+export interface Handoff {
+  deliveries: ReplyDelivery[];
+  jobs: JobDraft[];
+  held: HeldCommandRef[];
+}
+
+/** The message key that orders commands: commands with the same key are applied in the order produced. */
+export const orderingKey = (key: Buffer | null): string => key?.toString('utf8') ?? '';
+
+export function storedMessage(message: InboundMessage, envelope: Pick<CommandEnvelope, 'id' | 'type'>): StoredCommandMessage {
+  return { commandId: envelope.id, commandType: envelope.type, messageKey: orderingKey(message.key), sourceTopic: message.topic, value: message.value ?? Buffer.alloc(0), headers: message.headers };
+}
+
+/**
+ * Turns a stretch of commands-topic messages into durable outcomes, in per-key order (CONTRACT.md "Order and
+ * durability"). Messages are grouped by key; each key's lane runs one message at a time, different keys side by
+ * side. `processStretch` resolves once every outcome is in Postgres (or the DLQ topic), so the consumer may
+ * commit the stretch's offsets; it then hands the replies, jobs and held commands to the queues, best effort:
+ * what the queues miss, the reconciler gives them again from Postgres.
+ *
+ * A transient failure is retried in place (heartbeating) for up to COMMAND_INPLACE_RETRY_MS; then the command
+ * is held in Postgres and the key's later commands queue behind it (held too, in order) until the retry queue
+ * settles it. While Postgres itself is down nothing can be held, so the lane keeps retrying in place and the
+ * offsets stay uncommitted: Kafka keeps the messages meanwhile.
+ */
+export class CommandPipeline {
+  readonly handlers: ReadonlyMap<string, CommandHandler>;
+  constructor(private readonly deps: CommandPipelineDeps) {
+    this.handlers = deps.handlers ?? defaultHandlers;
+  }
+
+  async processStretch(messages: InboundMessage[], control: BatchControl): Promise<void> {
+    const lanes = new Map<string, InboundMessage[]>();
+    for (const message of messages) {
+      const key = orderingKey(message.key);
+      lanes.set(key, [...(lanes.get(key) ?? []), message]);
+    }
+    // Each failed step counts as a retry of the stretch's commands.
+    const durably = <T>(what: string, work: () => Promise<T>) =>
+      retryInPlace(what, work, { ...control, logger: this.deps.logger, capMs: 5000, beforeRetry: () => this.deps.metrics.commandRetries.inc() });
+    const heldKeys = await durably('look up held keys', () => heldKeysAmong(this.deps.knex, [...lanes.keys()]));
+    const handoff: Handoff = { deliveries: [], jobs: [], held: [] };
+    const settled = await Promise.allSettled(
+      [...lanes].map(([key, lane]) => this.runLane(lane, heldKeys.has(key), control, handoff, durably)),
+    );
+    const stopped = settled.find((s) => s.status === 'rejected');
+    // Hand over what did commit even when stopping: it is in Postgres either way.
+    await this.handOff(handoff);
+    if (stopped) throw (stopped as PromiseRejectedResult).reason;
+  }
+
+  /** Gives recorded work to the queues; a failure is logged and left to the reconciler. */
+  async handOff(handoff: Handoff): Promise<void> {
+    const { ports, logger } = this.deps;
+    const steps: Array<[string, () => Promise<void>]> = [
+      ['queue replies', () => ports.replies.enqueue(handoff.deliveries)],
+      ['queue jobs', () => ports.jobs.enqueue(handoff.jobs)],
+      ['schedule held commands', () => ports.retries.schedule(handoff.held)],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn({ err: error, what }, `could not ${what}; the reconciler will, from Postgres`);
+        this.deps.onHandoffFailure?.();
+      }
+    }
+  }
+
+  private async runLane(
+    lane: InboundMessage[],
+    keyHeld: boolean,
+    control: BatchControl,
+    handoff: Handoff,
+    durably: <T>(what: string, work: () => Promise<T>) => Promise<T>,
+  ): Promise<void> {
+    const { config, logger } = this.deps;
+    for (const message of lane) {
+      const started = process.hrtime.bigint();
+      const outcome = readCommand({ value: message.value, headers: message.headers }, config.COMMAND_KEYS, this.handlers);
+      if (outcome.kind === 'dlq') {
+        const letter: DeadLetter = { sourceTopic: message.topic, partition: message.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers, reason: outcome.reason };
+        await durably('send an unreadable command to the DLQ', () => this.deps.ports.deadLetters.send([letter]));
+        continue;
+      }
+      if (outcome.kind === 'reject') {
+        const { address } = outcome;
+        const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, outcome.status, outcome.body);
+        const topic = address.replyTo ?? config.REPLIES_TOPIC;
+        const [delivery] = await durably('record a rejection reply', () => insertReplyDeliveries(this.deps.knex, [{ commandId: address.commandId, topic, reply, stored: false }]));
+        handoff.deliveries.push(delivery!);
+        logger.info({ commandId: address.commandId, status: outcome.status, body: outcome.body }, 'command rejected before execution');
+        this.observe(address.type, outcome.status, started);
+        continue;
+      }
+      const { envelope, handler } = outcome;
+      if (keyHeld) {
+        const ref = await durably('hold a command behind its key', () => holdCommand(this.deps.knex, storedMessage(message, envelope), 'waiting behind an earlier command of its key'));
+        if (ref) handoff.held.push(ref);
+        // Already answered: a duplicate applies nothing, so it need not wait; it gets the stored reply.
+        else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope))).delivery);
+        continue;
+      }
+      const result = await this.executeInPlace(message, envelope, handler, control);
+      if (result.kind === 'held') {
+        keyHeld = true;
+        handoff.held.push(result.ref);
+        continue;
+      }
+      handoff.deliveries.push(result.execution.delivery);
+      handoff.jobs.push(...result.execution.jobs);
+      logger.debug({ commandId: envelope.id, type: envelope.type, status: result.execution.reply.status, duplicate: result.execution.duplicate }, 'command answered');
+      this.observe(envelope.type, result.execution.reply.status, started);
+    }
+  }
+
+  /** Executes a command, retrying in place; holds it in Postgres once the in-place window is used up. */
+  private async executeInPlace(
+    message: InboundMessage,
+    envelope: CommandEnvelope,
+    handler: CommandHandler,
+    control: BatchControl,
+  ): Promise<{ kind: 'executed'; execution: ExecutionResult } | { kind: 'held'; ref: HeldCommandRef }> {
+    const { config, logger, metrics } = this.deps;
+    const replyTopic = envelope.replyTo ?? config.REPLIES_TOPIC;
+    const since = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { kind: 'executed', execution: await executeCommand({ knex: this.deps.knex, config }, envelope, handler, { replyTopic }) };
+      } catch (error) {
+        metrics.commandRetries.inc();
+        const transient = isTransientError(error);
+        if (!transient || Date.now() - since >= config.COMMAND_INPLACE_RETRY_MS) {
+          try {
+            const ref = await holdCommand(this.deps.knex, storedMessage(message, envelope), errorMessage(error));
+            if (ref) {
+              logger.warn({ commandId: envelope.id, type: envelope.type, err: error }, 'command failed; held in Postgres for the retry queue, its key waits behind it');
+              return { kind: 'held', ref };
+            }
+            // Answered before (a redelivery): the stored reply, without running the handler again.
+            return { kind: 'executed', execution: await this.answerDuplicate(envelope) };
+          } catch (holdError) {
+            logger.warn({ commandId: envelope.id, err: holdError }, 'could not hold the command either (Postgres down?); retrying in place');
+          }
+        } else {
+          logger.warn({ commandId: envelope.id, type: envelope.type, attempt, err: error }, 'command failed; retrying in place');
+        }
+        await pauseWithHeartbeat(cappedExponentialBackoff(attempt, 100, 2000), control, `run command ${envelope.id}`);
+      }
+    }
+  }
+
+  private answerDuplicate(envelope: CommandEnvelope): Promise<ExecutionResult> {
+    return duplicateOf(this.deps.knex, envelope.id, { replyTopic: envelope.replyTo ?? this.deps.config.REPLIES_TOPIC });
+  }
+
+  private observe(type: string, status: number, started: bigint): void {
+    // Only known types become label values: unauthenticated input must not grow /metrics.
+    this.deps.metrics.commands.inc({ type: this.handlers.has(type) ? type : 'unknown', status: String(status) });
+    this.deps.metrics.commandDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return String((error as Error)?.message ?? error).slice(0, 1000);
+}
