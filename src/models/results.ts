@@ -1,4 +1,6 @@
+import type { Knex } from 'knex';
 import { BaseModel } from './base.js';
+import { neededTracking, type NeededTracking } from '../domain/tracking-retention.js';
 
 // The results of one experiment (one row per experiment, created by the first refresh or computation).
 // payload is CONTRACT.md's results payload; it is kept when a later computation fails.
@@ -26,3 +28,18 @@ export const resultsView = (r: Pick<ExperimentResult, 'asOf' | 'lastErrorAt' | '
   payload: r.payload ?? null,
 });
 export type ResultsView = ReturnType<typeof resultsView>;
+
+/**
+ * The tracking data experiments still need (DOMAIN.md "Results", retention): the window and CUPED lookback of each
+ * live experiment that is running, paused, or completed without final results. Deleted experiments, and those
+ * not started yet, need nothing stored so far.
+ */
+export async function trackingNeededByExperiments(db: Knex | Knex.Transaction, lookbackDays: number): Promise<NeededTracking[]> {
+  const rows: { started_at: Date; ended_at: Date | null }[] = await db('experiments as x')
+    .leftJoin('experiment_results as r', 'r.experiment_id', 'x.id')
+    .whereNull('x.deleted_at')
+    .whereNotNull('x.started_at')
+    .where((q) => q.whereIn('x.status', ['running', 'paused']).orWhere((c) => c.where('x.status', 'completed').whereRaw('r.is_final is not true')))
+    .select('x.started_at', 'x.ended_at');
+  return rows.map((r) => neededTracking(r.started_at, r.ended_at, lookbackDays));
+}
