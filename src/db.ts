@@ -10,24 +10,30 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
 export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
 
-export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger): Knex {
+/**
+ * A knex pool on `databaseUrl`. `component` names a part of the worker with a pool of its own (background-jobs.ts):
+ * its connections are labelled with it in pg_stat_activity, and it does not become the models' default knex,
+ * which stays the app's pool.
+ */
+export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger, component?: string): Knex {
+  const tags = component ? { component: 'knex', pool: component } : { component: 'knex' };
   const knex = knexFactory({
     // knex and pg print connection trouble with console.log by default; keep it in the structured log.
     log: {
-      warn: (message: unknown) => logger?.warn({ component: 'knex' }, String(message)),
-      error: (message: unknown) => logger?.error({ component: 'knex' }, String(message)),
-      deprecate: (message: unknown) => logger?.debug({ component: 'knex' }, String(message)),
-      debug: (message: unknown) => logger?.debug({ component: 'knex' }, String(message)),
+      warn: (message: unknown) => logger?.warn(tags, String(message)),
+      error: (message: unknown) => logger?.error(tags, String(message)),
+      deprecate: (message: unknown) => logger?.debug(tags, String(message)),
+      debug: (message: unknown) => logger?.debug(tags, String(message)),
     },
     client: 'pg',
-    connection: { connectionString: databaseUrl, application_name: 'experimentation-worker' },
+    connection: { connectionString: databaseUrl, application_name: component ? `experimentation-worker:${component}` : 'experimentation-worker' },
     pool: { min: 0, max: poolMax },
     // Fail fast when the database is gone: the command then goes to the retry queue instead of holding
     // its partition for long.
     acquireConnectionTimeout: 3000,
     migrations: { directory: migrationsDirectory, loadExtensions: ['.ts', '.js'] },
   });
-  Model.knex(knex);
+  if (!component) Model.knex(knex);
   return knex;
 }
 
