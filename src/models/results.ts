@@ -43,3 +43,19 @@ export async function trackingNeededByExperiments(db: Knex | Knex.Transaction, l
     .select('x.started_at', 'x.ended_at');
   return rows.map((r) => neededTracking(r.started_at, r.ended_at, lookbackDays));
 }
+
+/**
+ * Ids (ascending) of the live experiments whose last accepted refresh (refresh_requested_at) has been neither
+ * computed (as_of) nor recorded as failed (last_error_at) since: the computations a lost compute job still owes.
+ */
+export async function pendingResultsRefreshes(db: Knex | Knex.Transaction): Promise<number[]> {
+  const ids: (number | string)[] = await db('experiment_results as r')
+    .join('experiments as x', 'x.id', 'r.experiment_id')
+    .whereNull('x.deleted_at')
+    .whereNotNull('r.refresh_requested_at')
+    .where((q) => q.whereNull('r.as_of').orWhereRaw('r.as_of < r.refresh_requested_at'))
+    .where((q) => q.whereNull('r.last_error_at').orWhereRaw('r.last_error_at < r.refresh_requested_at'))
+    .orderBy('x.id')
+    .pluck('x.id');
+  return ids.map(Number);
+}
