@@ -21,7 +21,7 @@ import { createMetrics } from '../src/metrics.js';
 import { createKnex, ensureDatabase, migrateLatest } from '../src/db.js';
 import { createKafka, ensureTopics } from '../src/transport/kafka.js';
 import { startTrackingConsumer } from '../src/transport/tracking-consumer.js';
-import { computeResults } from '../src/jobs/results-worker.js';
+import { computeResults } from '../src/results/compute-results.js';
 import { buildResultsQuery, loadResultsSubject, RESULTS_QUERY_PARTS, RESULTS_SESSION_SETTINGS } from '../src/results/results-query.js';
 import { PartitionManager, dayStart } from '../src/results/tracking-store.js';
 

@@ -86,7 +86,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
         baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS,
       }),
     ];
-    const background = await backgroundJobs({ config, logger, metrics, knex, kafka, queues, producer, isStopping: () => stopping });
+    const background = await backgroundJobs({ config, logger, metrics, kafka, queues, producer, isStopping: () => stopping });
     workers.push(...background.workers);
     closers.push({ name: 'bullmq workers', close: () => Promise.all(workers.map((w) => w.close())) });
     closers.push({ name: 'background consumers', close: () => background.stop() });

@@ -10,35 +10,47 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
 export const migrationsDirectory = fileURLToPath(new URL('../migrations', import.meta.url));
 
-export interface ConnectionBounds {
+export interface PoolOptions {
+  /**
+   * A part of the worker with a pool of its own (background-jobs.ts): its connections are labelled with it in
+   * pg_stat_activity, and it does not become the models' default knex, which stays the app's pool.
+   */
+  component?: string;
   /** Postgres statement_timeout and lock_timeout of every connection of the pool, in ms. */
   statementTimeoutMs?: number;
   lockTimeoutMs?: number;
 }
 
-export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger, bounds: ConnectionBounds = {}): Knex {
-  // Set as connection options, so bounding every transaction costs no statement.
+/** A knex pool on `databaseUrl`. */
+export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger, options: PoolOptions = {}): Knex {
+  const { component } = options;
+  const tags = component ? { component: 'knex', pool: component } : { component: 'knex' };
+  // Bounds are connection options, so bounding every transaction costs no statement.
   const settings = [
-    bounds.statementTimeoutMs !== undefined ? `-c statement_timeout=${bounds.statementTimeoutMs}` : '',
-    bounds.lockTimeoutMs !== undefined ? `-c lock_timeout=${bounds.lockTimeoutMs}` : '',
+    options.statementTimeoutMs !== undefined ? `-c statement_timeout=${options.statementTimeoutMs}` : '',
+    options.lockTimeoutMs !== undefined ? `-c lock_timeout=${options.lockTimeoutMs}` : '',
   ].filter(Boolean);
   const knex = knexFactory({
     // knex and pg print connection trouble with console.log by default; keep it in the structured log.
     log: {
-      warn: (message: unknown) => logger?.warn({ component: 'knex' }, String(message)),
-      error: (message: unknown) => logger?.error({ component: 'knex' }, String(message)),
-      deprecate: (message: unknown) => logger?.debug({ component: 'knex' }, String(message)),
-      debug: (message: unknown) => logger?.debug({ component: 'knex' }, String(message)),
+      warn: (message: unknown) => logger?.warn(tags, String(message)),
+      error: (message: unknown) => logger?.error(tags, String(message)),
+      deprecate: (message: unknown) => logger?.debug(tags, String(message)),
+      debug: (message: unknown) => logger?.debug(tags, String(message)),
     },
     client: 'pg',
-    connection: { connectionString: databaseUrl, application_name: 'experimentation-worker', ...(settings.length ? { options: settings.join(' ') } : {}) },
+    connection: {
+      connectionString: databaseUrl,
+      application_name: component ? `experimentation-worker:${component}` : 'experimentation-worker',
+      ...(settings.length ? { options: settings.join(' ') } : {}),
+    },
     pool: { min: 0, max: poolMax },
     // Fail fast when the database is gone: the command then goes to the retry queue instead of holding
     // its partition for long.
     acquireConnectionTimeout: 3000,
     migrations: { directory: migrationsDirectory, loadExtensions: ['.ts', '.js'] },
   });
-  Model.knex(knex);
+  if (!component) Model.knex(knex);
   return knex;
 }
 

@@ -1,171 +1,34 @@
-import { randomUUID } from 'node:crypto';
 import { DelayedError, Worker, type ConnectionOptions, type Job, type Queue } from 'bullmq';
-import type { Knex } from 'knex';
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
-import type { DomainEvent } from '../contracts/envelope.js';
 import { computeJobId, computeJobSchema } from '../contracts/results.js';
-import { analyzeExperiment } from '../domain/statistics/index.js';
-import { COMPUTE_ATTEMPTS, computeRetryDelayMs, computedIsFinal, resultsWindow, scheduleDue } from '../domain/results-rules.js';
+import { COMPUTE_ATTEMPTS, computeRetryDelayMs } from '../domain/results-rules.js';
 import { isTransientError } from '../domain/retry.js';
-import { ExperimentResult, resultsView, type ResultsView } from '../models/results.js';
-import { OutboxMessage } from '../models/pipeline.js';
-import { loadResultsSubject, queryResultsInput, type ResultsSubject } from '../results/results-query.js';
-import { PartitionManager, dayStart } from '../results/tracking-store.js';
+import { computeResults, describeError, recordResultsFailure, type ComputeOutcome } from '../results/compute-results.js';
+import type { ResultsConfig, ResultsDeps } from '../results/deps.js';
+import { enqueueScheduledComputes, type EnqueueComputes } from '../results/schedule.js';
+import { runTrackingMaintenance } from '../results/tracking-maintenance.js';
+import { PartitionManager } from '../results/tracking-store.js';
 import { QUEUE_NAMES, createRedis } from './queues.js';
 import type { Metrics } from '../metrics.js';
 
 // The results queue's worker: `compute` (one experiment's results), `schedule` (queue a compute for every running
-// experiment, every RESULTS_SCHEDULE_INTERVAL_S) and `tracking-maintenance` (partitions ahead, retention).
-
-export type ResultsConfig = Pick<
-  Config,
-  'EVENTS_TOPIC' | 'RESULTS_ALPHA' | 'RESULTS_CORRECTION' | 'SEQUENTIAL_TAU' | 'CUPED_LOOKBACK_DAYS' | 'RESULTS_SCHEDULE_INTERVAL_S' | 'TRACKING_RETENTION_DAYS'
->;
-
-export interface ResultsDeps {
-  knex: Knex;
-  config: ResultsConfig;
-  logger: Logger;
-}
+// experiment, every RESULTS_SCHEDULE_INTERVAL_S) and `tracking-maintenance` (partitions ahead, retention). The
+// work itself is in src/results/; this file adapts it to BullMQ.
 
 export const SCHEDULE_JOB = 'schedule';
 export const MAINTENANCE_JOB = 'tracking-maintenance';
 const SCHEDULER_ID = 'results-schedule';
 const MAINTENANCE_SCHEDULER_ID = 'tracking-maintenance';
 const MAINTENANCE_EVERY_MS = 3600_000;
-/** Statement timeout of the results query: a runaway query fails (and is retried) rather than hold a connection forever. */
-const QUERY_TIMEOUT_MS = 10 * 60_000;
+/** Jobs per addBulk call (one Redis request each): bounds the size of a request when many experiments are due. */
+const ADD_BULK_MAX = 500;
 
-export type ComputeOutcome = { kind: 'computed'; view: ResultsView; timings: { queryMs: number; statsMs: number } } | { kind: 'skipped'; reason: string };
-
-/**
- * Computes and stores one experiment's results: the results query, the statistics, then in one transaction the
- * payload (the previous error cleared) and the `experiment.results.computed` event (outbox; its trigger wakes the relay). Skips
- * experiments that are gone or not started. Throws on failure; the caller decides on retry or recordFailure.
- */
-export async function computeResults(deps: ResultsDeps, experimentId: number, now = new Date(), options: { parts?: number } = {}): Promise<ComputeOutcome> {
-  const { knex, config } = deps;
-  const subject = await loadResultsSubject(knex, experimentId);
-  if (!subject) return { kind: 'skipped', reason: 'experiment not found' };
-  const window = resultsWindow(subject.startedAt, subject.endedAt, now);
-  if (!window) return { kind: 'skipped', reason: 'experiment not started' };
-
-  const started = performance.now();
-  const input = await queryResultsInput(knex, subject, window, config.CUPED_LOOKBACK_DAYS, { statementTimeoutMs: QUERY_TIMEOUT_MS, parts: options.parts });
-  const queried = performance.now();
-  const analysis = analyzeExperiment(input, { alpha: config.RESULTS_ALPHA, correction: config.RESULTS_CORRECTION, sequentialTau: config.SEQUENTIAL_TAU });
-  const statsMs = performance.now() - queried;
-  const payload = {
-    srmPValue: analysis.srmPValue,
-    exposures: analysis.exposures,
-    window: { from: window.from.toISOString(), to: window.to.toISOString() },
-    metrics: analysis.metrics,
+/** Queues compute jobs on `queue`, with the per-experiment job id that keeps a second one out while one is queued or running. */
+export function computeEnqueuer(queue: Queue): EnqueueComputes {
+  return async (experimentIds) => {
+    for (let i = 0; i < experimentIds.length; i += ADD_BULK_MAX) {
+      await queue.addBulk(experimentIds.slice(i, i + ADD_BULK_MAX).map((id) => ({ name: 'compute', data: { experimentId: id }, opts: { jobId: computeJobId(id) } })));
+    }
   };
-  const isFinal = computedIsFinal(subject.status, subject.endedAt, now);
-
-  const view = await knex.transaction(async (trx) => {
-    if (!(await lockLiveExperiment(trx, experimentId))) return null;
-    const { rows } = await trx.raw<{ rows: Record<string, unknown>[] }>(
-      `insert into experiment_results as r (experiment_id, as_of, payload, is_final, last_error_at, last_error)
-       values (?, ?, ?::jsonb, ?, null, null)
-       on conflict (experiment_id) do update
-          set as_of = excluded.as_of, payload = excluded.payload, is_final = excluded.is_final,
-              last_error_at = null, last_error = null, updated_at = now()
-        where r.as_of is null or r.as_of <= excluded.as_of
-       returning *`,
-      [experimentId, now.toISOString(), JSON.stringify(payload), isFinal],
-    );
-    if (!rows[0]) return null; // a newer computation got there first
-    const stored = ExperimentResult.fromDatabaseJson(rows[0]);
-    const view = resultsView(stored);
-    await emit(trx, config, subject, 'experiment.results.computed', { experimentId, ...view }, now);
-    return view;
-  });
-  if (!view) return { kind: 'skipped', reason: 'experiment deleted or newer results stored' };
-  return { kind: 'computed', view, timings: { queryMs: queried - started, statsMs } };
-}
-
-/**
- * Records a computation that failed for good: the last good payload stays, last_error_at/last_error are set, and
- * `experiment.results.failed` is emitted, in one transaction. False when the experiment is gone.
- */
-export async function recordResultsFailure(deps: ResultsDeps, experimentId: number, error: unknown, now = new Date()): Promise<boolean> {
-  const { knex, config } = deps;
-  const message = describeError(error);
-  const subject = await loadResultsSubject(knex, experimentId);
-  if (!subject) return false;
-  return knex.transaction(async (trx) => {
-    if (!(await lockLiveExperiment(trx, experimentId))) return false;
-    const { rows } = await trx.raw<{ rows: Record<string, unknown>[] }>(
-      `insert into experiment_results as r (experiment_id, last_error_at, last_error) values (?, ?, ?)
-       on conflict (experiment_id) do update set last_error_at = excluded.last_error_at, last_error = excluded.last_error, updated_at = now()
-       returning *`,
-      [experimentId, now.toISOString(), message],
-    );
-    const view = resultsView(ExperimentResult.fromDatabaseJson(rows[0]!));
-    await emit(trx, config, subject, 'experiment.results.failed', { experimentId, ...view, error: message }, now);
-    return true;
-  });
-}
-
-/**
- * A short message for a failure: knex prefixes a database error's message with the whole statement (and its
- * bindings), which has no place in an event; the database's own message and SQLSTATE are kept.
- */
-export function describeError(error: unknown): string {
-  const e = error as { message?: unknown; code?: unknown; severity?: unknown } | null | undefined;
-  let message = typeof e?.message === 'string' ? e.message : String(error);
-  if (typeof e?.code === 'string' && typeof e?.severity === 'string') {
-    const cut = message.lastIndexOf(' - ');
-    message = `${cut >= 0 ? message.slice(cut + 3) : message} (SQLSTATE ${e.code})`;
-  }
-  return message.slice(0, 1000);
-}
-
-async function lockLiveExperiment(trx: Knex.Transaction, experimentId: number): Promise<boolean> {
-  // KEY SHARE: holds off a delete of the row (environment.delete) until the results are written, without
-  // blocking status changes.
-  const row = await trx('experiments').where('id', experimentId).whereNull('deleted_at').forKeyShare().first('id');
-  return Boolean(row);
-}
-
-async function emit(trx: Knex.Transaction, config: ResultsConfig, subject: ResultsSubject, type: string, data: unknown, now: Date): Promise<void> {
-  const event: DomainEvent = {
-    id: randomUUID(),
-    type,
-    environment: subject.environmentKey,
-    occurredAt: now.toISOString(),
-    commandId: null,
-    actor: null,
-    data,
-  };
-  await OutboxMessage.query(trx).insert({ topic: config.EVENTS_TOPIC, messageKey: subject.environmentKey, payload: event, headers: { 'event-type': type } });
-}
-
-/** Queues a compute for every running experiment whose results are missing or older than half the interval. */
-export async function enqueueScheduledComputes(deps: ResultsDeps, queue: Queue, now = new Date()): Promise<number> {
-  const rows: { id: number; as_of: Date | null }[] = await deps
-    .knex('experiments as x')
-    .leftJoin('experiment_results as r', 'r.experiment_id', 'x.id')
-    .where('x.status', 'running')
-    .whereNull('x.deleted_at')
-    .whereNotNull('x.started_at')
-    .select('x.id', 'r.as_of');
-  const due = rows.filter((r) => scheduleDue(r.as_of, now, deps.config.RESULTS_SCHEDULE_INTERVAL_S)).map((r) => Number(r.id));
-  for (let i = 0; i < due.length; i += 500) {
-    await queue.addBulk(due.slice(i, i + 500).map((id) => ({ name: 'compute', data: { experimentId: id }, opts: { jobId: computeJobId(id) } })));
-  }
-  return due.length;
-}
-
-/** Creates today's and tomorrow's partitions ahead of the ingester and drops those past retention. */
-export async function runTrackingMaintenance(deps: ResultsDeps, partitions: PartitionManager, now = new Date()): Promise<{ dropped: string[] }> {
-  partitions.reset();
-  await partitions.ensure([dayStart(now), dayStart(now.getTime() + 86_400_000)]);
-  const dropped = await partitions.dropOlderThan(deps.config.TRACKING_RETENTION_DAYS, now);
-  if (dropped.length) deps.logger.info({ dropped }, 'tracking partitions past retention dropped');
-  return { dropped };
 }
 
 /**
@@ -213,7 +76,7 @@ export function startResultsWorker(options: ResultsWorkerOptions): Worker {
         case 'compute':
           return runCompute(options, job, token);
         case SCHEDULE_JOB: {
-          const queued = await enqueueScheduledComputes(options, options.queue);
+          const queued = await enqueueScheduledComputes(options, computeEnqueuer(options.queue));
           logger.info({ queued }, 'scheduled results computations queued');
           return { queued };
         }

@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { BaseModel } from './base.js';
 import type { ExperimentStatus } from '../domain/experiment-status.js';
 
@@ -19,3 +20,7 @@ export class Experiment extends BaseModel {
   declare updatedAt: Date;
   declare deletedAt: Date | null;
 }
+
+/** The environment's experiment `id` unless deleted; chain `.forUpdate()` / `.forShare()` to lock it. */
+export const findLiveExperiment = (trx: Knex.Transaction, environmentId: number, id: number) =>
+  Experiment.query(trx).findById(id).where('environment_id', environmentId).whereNull('deleted_at');

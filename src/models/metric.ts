@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import { BaseModel } from './base.js';
 import type { MetricAggregation, MetricDirection } from '../contracts/metrics.js';
 
@@ -16,4 +17,18 @@ export class Metric extends BaseModel {
   declare createdAt: Date;
   declare updatedAt: Date;
   declare deletedAt: Date | null;
+}
+
+/** The environment's metric `id` unless deleted; chain `.forUpdate()` / `.forShare()` to lock it. */
+export const findLiveMetric = (trx: Knex.Transaction, environmentId: number, id: number) =>
+  Metric.query(trx).findById(id).where('environment_id', environmentId).whereNull('deleted_at');
+
+/**
+ * The live (not deleted) metrics among `ids`, of any environment, in one query. They are locked FOR SHARE
+ * so that a concurrent metric.delete waits for this command and then sees the new attachments.
+ */
+export async function lockLiveMetrics(trx: Knex.Transaction, ids: number[]): Promise<Map<number, Metric>> {
+  if (ids.length === 0) return new Map();
+  const metrics = await Metric.query(trx).whereIn('id', ids).whereNull('deleted_at').forShare();
+  return new Map(metrics.map((m) => [m.id, m]));
 }

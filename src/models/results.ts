@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { BaseModel } from './base.js';
+import { neededTracking, type NeededTracking } from '../domain/tracking-retention.js';
 
 // The results of one experiment (one row per experiment, created by the first refresh or computation).
 // payload is CONTRACT.md's results payload; it is kept when a later computation fails.
@@ -29,19 +30,32 @@ export const resultsView = (r: Pick<ExperimentResult, 'asOf' | 'lastErrorAt' | '
 export type ResultsView = ReturnType<typeof resultsView>;
 
 /**
- * Live experiments whose refresh was accepted (202 sent) but not computed or failed since: the compute jobs
- * that must exist. The reconciler queues them again after Redis lost its data.
+ * The tracking data experiments still need (DOMAIN.md "Results", retention): the window and CUPED lookback of each
+ * live experiment that is running, paused, or completed without final results. Deleted experiments, and those
+ * not started yet, need nothing stored so far.
  */
-export async function pendingResultsRefreshes(knex: Knex, limit = 10_000): Promise<number[]> {
-  const rows: { experiment_id: number }[] = await knex('experiment_results as r')
-    .join('experiments as x', 'x.id', 'r.experiment_id')
+export async function trackingNeededByExperiments(db: Knex | Knex.Transaction, lookbackDays: number): Promise<NeededTracking[]> {
+  const rows: { started_at: Date; ended_at: Date | null }[] = await db('experiments as x')
+    .leftJoin('experiment_results as r', 'r.experiment_id', 'x.id')
     .whereNull('x.deleted_at')
     .whereNotNull('x.started_at')
+    .where((q) => q.whereIn('x.status', ['running', 'paused']).orWhere((c) => c.where('x.status', 'completed').whereRaw('r.is_final is not true')))
+    .select('x.started_at', 'x.ended_at');
+  return rows.map((r) => neededTracking(r.started_at, r.ended_at, lookbackDays));
+}
+
+/**
+ * Ids (ascending) of the live experiments whose last accepted refresh (refresh_requested_at) has been neither
+ * computed (as_of) nor recorded as failed (last_error_at) since: the computations a lost compute job still owes.
+ */
+export async function pendingResultsRefreshes(db: Knex | Knex.Transaction): Promise<number[]> {
+  const ids: (number | string)[] = await db('experiment_results as r')
+    .join('experiments as x', 'x.id', 'r.experiment_id')
+    .whereNull('x.deleted_at')
     .whereNotNull('r.refresh_requested_at')
     .where((q) => q.whereNull('r.as_of').orWhereRaw('r.as_of < r.refresh_requested_at'))
     .where((q) => q.whereNull('r.last_error_at').orWhereRaw('r.last_error_at < r.refresh_requested_at'))
-    .orderBy('r.experiment_id')
-    .limit(limit)
-    .select('r.experiment_id');
-  return rows.map((r) => Number(r.experiment_id));
+    .orderBy('x.id')
+    .pluck('x.id');
+  return ids.map(Number);
 }

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { CommandEnvelope, DomainEvent, Reply } from '../contracts/envelope.js';
+import type { CommandEnvelope, Reply } from '../contracts/envelope.js';
 import { fieldErrors } from '../contracts/errors.js';
 import type { Config } from '../config.js';
 import { authorizeEnvironment } from '../handlers/authorize.js';
 import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EventDraft, type JobDraft } from '../handlers/types.js';
 import { ProcessedCommand } from '../models/pipeline.js';
 import { insertReplyDeliveries, type ReplyDelivery } from '../models/delivery-state.js';
+import { domainEvent, outboxRow } from '../models/outbox.js';
 
 /** The channel the outbox trigger (migrations/…_outbox_notify_trigger.ts) notifies on commit. */
 export const OUTBOX_CHANNEL = 'experimentation_outbox';
@@ -131,7 +131,8 @@ function isInboxConflict(error: unknown): boolean {
 }
 
 /**
- * Writes the audit records, the events (outbox), the reply (inbox) and its delivery record in ONE statement:
+ * Writes the audit records, the events (outbox rows built by models/outbox.ts), the reply (inbox) and its
+ * delivery record in ONE statement:
  * data-modifying CTEs all run, so a concurrent duplicate that got this far fails on the inbox primary key and
  * its whole transaction rolls back. The delivery row points at the inbox's reply (`reply` null), so the reply
  * JSON is stored once. The outbox trigger wakes the relay at commit.
@@ -158,16 +159,8 @@ async function recordOutcome(
   }));
   const outboxRows = events.map((draft) => {
     const environment = draft.environment === undefined ? (envelope.environment ?? null) : draft.environment;
-    const event: DomainEvent = {
-      id: randomUUID(),
-      type: draft.type,
-      environment,
-      occurredAt: reply.processedAt,
-      commandId: envelope.id,
-      actor: envelope.actor,
-      data: draft.data,
-    };
-    return { topic: deps.config.EVENTS_TOPIC, message_key: draft.key ?? environment, payload: event, headers: { 'event-type': draft.type } };
+    const event = domainEvent({ type: draft.type, environment, occurredAt: reply.processedAt, commandId: envelope.id, actor: envelope.actor, data: draft.data });
+    return outboxRow(deps.config.EVENTS_TOPIC, event, draft.key ?? environment);
   });
   const { rows } = await trx.raw<{ rows: { id: number }[] }>(
     `with audit_rows as (

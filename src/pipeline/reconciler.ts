@@ -92,7 +92,7 @@ export class Reconciler {
       await ports.replies.enqueue(replies);
       const held = await heldHeads(knex, BATCH);
       await ports.retries.schedule(held);
-      const refreshes = await pendingResultsRefreshes(knex, BATCH);
+      const refreshes = await pendingResultsRefreshes(knex);
       await ports.jobs.enqueue(refreshes.map((experimentId) => ({ queue: 'results' as const, name: 'compute', data: { experimentId }, jobId: computeJobId(experimentId) })));
       await ports.jobs.ensureSchedules();
       const pruned = await pruneDeliveredReplies(knex, KEEP_DELIVERED_MS);

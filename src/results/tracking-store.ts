@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
+import { DAY_MS, droppableDays, type NeededTracking } from '../domain/tracking-retention.js';
 
 // Writing tracking events: daily partitions of tracking_events (created on demand), the batched insert with
 // its per-partition offset bookkeeping, and retention. See migrations/20261123000003_tracking_and_results.ts.
 
-const DAY_MS = 86_400_000;
 const PARTITION_LOCK_KEY = 7_302_114_002;
 
 /** One row of tracking_events. */
@@ -88,15 +88,14 @@ export class PartitionManager {
   }
 
   /**
-   * Drops the partitions whose whole day is older than `retentionDays` before `now`; answers their names.
-   * Each drop is its own short transaction with a lock timeout: a long results query delays a drop to the next
-   * run rather than queueing every other query behind it.
+   * Drops the partitions past retention (`retentionDays` before `now`) that hold none of the tracking still
+   * `needed` (domain/tracking-retention.ts); answers their names. Each drop is its own short transaction with a
+   * lock timeout: a long results query delays a drop to the next run rather than queueing every other query
+   * behind it.
    */
-  async dropOlderThan(retentionDays: number, now: Date): Promise<string[]> {
-    const cutoff = dayStart(now.getTime() - retentionDays * DAY_MS);
+  async dropPastRetention(retentionDays: number, now: Date, needed: readonly NeededTracking[]): Promise<string[]> {
     const dropped: string[] = [];
-    for (const day of await this.existing()) {
-      if (day + DAY_MS > cutoff) continue;
+    for (const day of droppableDays(await this.existing(), retentionCutoff(retentionDays, now), needed)) {
       const name = partitionName(day);
       try {
         await this.knex.transaction(async (trx) => {
@@ -119,8 +118,11 @@ export class PartitionManager {
   }
 }
 
-/** Earliest event time the store accepts at `now`: older days are past retention (and would be dropped). */
-export const oldestAccepted = (retentionDays: number, now: Date): number => dayStart(now.getTime() - retentionDays * DAY_MS) + DAY_MS;
+/** Retention's cutoff at `now`: the partitions of days ending at or before it are past retention. */
+export const retentionCutoff = (retentionDays: number, now: Date): number => dayStart(now.getTime() - retentionDays * DAY_MS);
+
+/** Earliest event time the store accepts at `now`: older days are past retention (and may be dropped). */
+export const oldestAccepted = (retentionDays: number, now: Date): number => retentionCutoff(retentionDays, now) + DAY_MS;
 
 /** How far ahead of the worker's clock an event may be (SDK clocks drift; a year-3000 event is a bug). */
 export const FUTURE_TOLERANCE_MS = DAY_MS;

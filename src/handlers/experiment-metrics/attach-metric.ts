@@ -1,12 +1,12 @@
 import { attachmentFieldsSchema, attachSchema } from '../../contracts/experiments.js';
 import { resourceId } from '../../contracts/metrics.js';
 import { fieldErrors } from '../../contracts/errors.js';
-import { ExperimentMetric } from '../../models/experiment-metric.js';
+import { ExperimentMetric, attachmentView } from '../../models/experiment-metric.js';
+import { findLiveExperiment } from '../../models/experiment.js';
+import { lockLiveMetrics } from '../../models/metric.js';
 import { insertUnlessTaken, scopeOf } from '../environment-scope.js';
-import { findLiveExperiment } from '../experiments/views.js';
 import { defineHandler, invalid, notFound } from '../types.js';
-import { ATTACH_MESSAGES, assertMetricsModifiable, invalidPk, lockLiveMetrics } from './attachable-metrics.js';
-import { attachmentView } from './views.js';
+import { ATTACH_MESSAGES, assertMetricsModifiable, invalidPk } from './attachable-metrics.js';
 
 // Check order (DOMAIN.md): experiment 404, then fields (metricId must name a live metric), completed
 // experiment, metric of another environment, already attached (the unique index settles races).

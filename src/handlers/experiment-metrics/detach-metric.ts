@@ -1,7 +1,7 @@
 import { attachmentIdSchema } from '../../contracts/experiments.js';
 import { ExperimentMetric } from '../../models/experiment-metric.js';
 import { defineHandler, invalid, notFound } from '../types.js';
-import { findAttachmentToChange } from './views.js';
+import { findAttachmentToChange } from './attachment-to-change.js';
 
 // Detaching deletes the attachment row (no soft delete).
 export const detachMetric = defineHandler({

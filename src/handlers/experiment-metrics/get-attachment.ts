@@ -1,8 +1,8 @@
 import { attachmentIdSchema } from '../../contracts/experiments.js';
+import { findLiveExperiment } from '../../models/experiment.js';
+import { findAttachmentView } from '../../models/experiment-metric.js';
 import { scopeOf } from '../environment-scope.js';
-import { findLiveExperiment } from '../experiments/views.js';
 import { defineHandler, notFound } from '../types.js';
-import { findAttachmentView } from './views.js';
 
 export const getAttachment = defineHandler({
   type: 'experiment.metric.get',

@@ -1,8 +1,8 @@
 import { attachmentListSchema } from '../../contracts/experiments.js';
+import { findLiveExperiment } from '../../models/experiment.js';
+import { attachmentViewsByExperiment } from '../../models/experiment-metric.js';
 import { scopeOf } from '../environment-scope.js';
-import { findLiveExperiment } from '../experiments/views.js';
 import { defineHandler, notFound } from '../types.js';
-import { attachmentViewsByExperiment } from './views.js';
 
 export const listAttachments = defineHandler({
   type: 'experiment.metric.list',

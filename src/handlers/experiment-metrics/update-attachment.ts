@@ -3,7 +3,7 @@ import { fieldErrors } from '../../contracts/errors.js';
 import { ExperimentMetric } from '../../models/experiment-metric.js';
 import { defineHandler, invalid, notFound } from '../types.js';
 import { assertMetricsModifiable } from './attachable-metrics.js';
-import { findAttachmentToChange } from './views.js';
+import { findAttachmentToChange } from './attachment-to-change.js';
 
 // Changes only expectedDirection, under the attach checks: 404s, fields, completed experiment.
 export const updateAttachment = defineHandler({

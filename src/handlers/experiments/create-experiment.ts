@@ -1,9 +1,10 @@
 import { experimentCreateSchema, type ExperimentCreate } from '../../contracts/experiments.js';
 import { Experiment } from '../../models/experiment.js';
 import { ExperimentMetric } from '../../models/experiment-metric.js';
+import { lockLiveMetrics } from '../../models/metric.js';
 import { Feature } from '../../models/platform.js';
 import { insertUnlessTaken, scopeOf } from '../environment-scope.js';
-import { ATTACH_MESSAGES, invalidPk, lockLiveMetrics } from '../experiment-metrics/attachable-metrics.js';
+import { ATTACH_MESSAGES, invalidPk } from '../experiment-metrics/attachable-metrics.js';
 import { CommandRejection, defineHandler, invalid, type CommandContext, type EnvironmentScope } from '../types.js';
 import { loadExperimentView } from './views.js';
 

@@ -1,8 +1,8 @@
 import { experimentIdSchema } from '../../contracts/experiments.js';
-import { Experiment } from '../../models/experiment.js';
+import { Experiment, findLiveExperiment } from '../../models/experiment.js';
 import { scopeOf } from '../environment-scope.js';
 import { defineHandler, invalid, notFound } from '../types.js';
-import { findLiveExperiment, loadExperimentView } from './views.js';
+import { loadExperimentView } from './views.js';
 
 // Soft delete; a running experiment must be paused or completed first.
 export const deleteExperiment = defineHandler({

@@ -1,7 +1,8 @@
 import { experimentIdSchema } from '../../contracts/experiments.js';
+import { findLiveExperiment } from '../../models/experiment.js';
 import { scopeOf } from '../environment-scope.js';
 import { defineHandler, notFound } from '../types.js';
-import { findLiveExperiment, loadExperimentView } from './views.js';
+import { loadExperimentView } from './views.js';
 
 export const getExperiment = defineHandler({
   type: 'experiment.get',

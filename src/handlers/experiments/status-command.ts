@@ -1,9 +1,9 @@
 import { experimentIdSchema } from '../../contracts/experiments.js';
 import { transition, TRANSITION_REJECTED, type StatusAction } from '../../domain/experiment-status.js';
-import { Experiment } from '../../models/experiment.js';
+import { Experiment, findLiveExperiment } from '../../models/experiment.js';
 import { scopeOf } from '../environment-scope.js';
 import { defineHandler, invalid, notFound } from '../types.js';
-import { experimentView, findLiveExperiment, loadExperimentView } from './views.js';
+import { experimentView, loadExperimentView } from './views.js';
 
 const eventTypes: Record<StatusAction, string> = {
   start: 'experiment.started',

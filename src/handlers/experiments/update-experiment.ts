@@ -1,9 +1,9 @@
 import { experimentUpdateFieldsSchema, experimentUpdateSchema } from '../../contracts/experiments.js';
 import { fieldErrors } from '../../contracts/errors.js';
-import { Experiment } from '../../models/experiment.js';
+import { Experiment, findLiveExperiment } from '../../models/experiment.js';
 import { scopeOf } from '../environment-scope.js';
 import { defineHandler, invalid, notFound } from '../types.js';
-import { experimentView, findLiveExperiment, loadExperimentView } from './views.js';
+import { experimentView, loadExperimentView } from './views.js';
 
 // Changes only name and hypothesis; the experiment is looked up (404) before the fields are checked.
 export const updateExperiment = defineHandler({

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { Experiment } from '../../models/experiment.js';
-import { attachmentViewsByExperiment, type AttachmentView } from '../experiment-metrics/views.js';
+import type { Experiment } from '../../models/experiment.js';
+import { attachmentViewsByExperiment, type AttachmentView } from '../../models/experiment-metric.js';
 
 // How an experiment appears in replies and events: with its attached metrics.
 
@@ -33,7 +33,3 @@ export async function loadExperimentView(trx: Knex.Transaction, experiment: Expe
   const [view] = await experimentViews(trx, [experiment]);
   return view!;
 }
-
-/** The environment's experiment `id` unless deleted; chain `.forUpdate()` / `.forShare()` to lock it. */
-export const findLiveExperiment = (trx: Knex.Transaction, environmentId: number, id: number) =>
-  Experiment.query(trx).findById(id).where('environment_id', environmentId).whereNull('deleted_at');

@@ -1,9 +1,9 @@
 import { metricIdSchema } from '../../contracts/metrics.js';
-import { Metric } from '../../models/metric.js';
+import { Metric, findLiveMetric } from '../../models/metric.js';
 import { ExperimentMetric } from '../../models/experiment-metric.js';
 import { scopeOf } from '../environment-scope.js';
 import { CommandRejection, defineHandler, notFound } from '../types.js';
-import { findLiveMetric, metricViews } from './views.js';
+import { metricViews } from './views.js';
 
 export const deleteMetric = defineHandler({
   type: 'metric.delete',

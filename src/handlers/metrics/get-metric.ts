@@ -1,7 +1,8 @@
 import { metricIdSchema } from '../../contracts/metrics.js';
+import { findLiveMetric } from '../../models/metric.js';
 import { scopeOf } from '../environment-scope.js';
 import { defineHandler, notFound } from '../types.js';
-import { findLiveMetric, metricViews } from './views.js';
+import { metricViews } from './views.js';
 
 export const getMetric = defineHandler({
   type: 'metric.get',

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { Metric } from '../../models/metric.js';
+import type { Metric } from '../../models/metric.js';
 import { Experiment } from '../../models/experiment.js';
 import type { ExperimentStatus } from '../../domain/experiment-status.js';
 
@@ -42,7 +42,3 @@ export async function metricViews(trx: Knex.Transaction, metrics: Metric[]): Pro
   }
   return metrics.map((m) => metricView(m, byMetric.get(m.id) ?? []));
 }
-
-/** The environment's metric `id` unless deleted; chain `.forUpdate()` / `.forShare()` to lock it. */
-export const findLiveMetric = (trx: Knex.Transaction, environmentId: number, id: number) =>
-  Metric.query(trx).findById(id).where('environment_id', environmentId).whereNull('deleted_at');

@@ -1,7 +1,7 @@
 import { resultsGetSchema } from '../../contracts/results.js';
 import { ExperimentResult, resultsView } from '../../models/results.js';
 import { scopeOf } from '../environment-scope.js';
-import { findLiveExperiment } from '../experiments/views.js';
+import { findLiveExperiment } from '../../models/experiment.js';
 import { defineHandler, notFound } from '../types.js';
 
 /** experiment.results.get → 200 {results: null | {asOf, lastErrorAt, refreshRequestedAt, isFinal, payload}}. */

@@ -2,7 +2,7 @@ import { computeJobId, resultsRefreshSchema } from '../../contracts/results.js';
 import { RESULTS_MESSAGES, refreshDecision, throttledMessage } from '../../domain/results-rules.js';
 import { ExperimentResult } from '../../models/results.js';
 import { scopeOf } from '../environment-scope.js';
-import { findLiveExperiment } from '../experiments/views.js';
+import { findLiveExperiment } from '../../models/experiment.js';
 import { CommandRejection, defineHandler, invalid, notFound } from '../types.js';
 
 /**

@@ -86,6 +86,25 @@ export function waitForResultsEvent(client: ExperimentationClient, type: 'experi
 
 export const uniqueName = (prefix: string) => `${prefix}_${randomUUID().slice(0, 8)}`;
 
+/**
+ * An experiment created by command, then put straight into `state` in the database: results tests need dates in
+ * the past, which no command sets. A completed or deleted one leaves the feature free for the next.
+ */
+export async function experimentInState(
+  knex: Knex,
+  send: ReturnType<typeof commandSender>,
+  featureId: number,
+  state: { status: 'running' | 'paused' | 'completed'; startedAt: Date; endedAt?: Date; deletedAt?: Date },
+): Promise<number> {
+  const reply = await send('experiment.create', { featureId, name: uniqueName('stored'), hypothesis: 'h' });
+  expect(reply.status, JSON.stringify(reply.body)).toBe(201);
+  const id = (reply.body as { id: number }).id;
+  await knex('experiments')
+    .where('id', id)
+    .update({ status: state.status, started_at: state.startedAt, ended_at: state.endedAt ?? null, deleted_at: state.deletedAt ?? null });
+  return id;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // DOMAIN.md "Results", written out plainly over an in-memory list of events (the reference for the SQL).
 

@@ -6,7 +6,9 @@ import { createKafka } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
 import { PartitionManager, dayStart, insertTrackingBatch, partitionName, type TrackingRow } from '../../../src/results/tracking-store.js';
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { enqueueScheduledComputes, runTrackingMaintenance } from '../../../src/jobs/results-worker.js';
+import { computeEnqueuer } from '../../../src/jobs/results-worker.js';
+import { enqueueScheduledComputes } from '../../../src/results/schedule.js';
+import { runTrackingMaintenance } from '../../../src/results/tracking-maintenance.js';
 import { createRedis } from '../../../src/jobs/queues.js';
 import { commandSender } from './helpers.js';
 import { produceTracking, trackingProducer, waitForStored } from './helpers.js';
@@ -147,11 +149,11 @@ describe('tracking store', () => {
     const queue = new Queue('results', { connection: createRedis(worker.config.REDIS_URL, 'queue') as ConnectionOptions, prefix: `test-schedule-${randomUUID().slice(0, 8)}` });
     try {
       const deps = { knex: worker.knex, config: worker.config, logger: createLogger('silent') };
-      await enqueueScheduledComputes(deps, queue);
+      await enqueueScheduledComputes(deps, computeEnqueuer(queue));
       expect(await queue.getJob(`results-${id}`)).toBeUndefined(); // not started yet
       expect((await send('experiment.start', { id })).status).toBe(200);
-      await enqueueScheduledComputes(deps, queue);
-      await enqueueScheduledComputes(deps, queue);
+      await enqueueScheduledComputes(deps, computeEnqueuer(queue));
+      await enqueueScheduledComputes(deps, computeEnqueuer(queue));
       const job = await queue.getJob(`results-${id}`);
       expect(job?.name).toBe('compute');
       expect(job?.data).toEqual({ experimentId: id });
