@@ -12,15 +12,3 @@ export class ProcessedCommand extends BaseModel {
   declare replyTo: string | null;
   declare processedAt: Date;
 }
-
-export class OutboxMessage extends BaseModel {
-  static override tableName = 'outbox';
-  static override jsonAttributes = ['payload', 'headers'];
-  declare id: number;
-  declare topic: string;
-  declare messageKey: string | null;
-  declare payload: unknown;
-  declare headers: Record<string, string>;
-  declare createdAt: Date;
-  declare publishedAt: Date | null;
-}

@@ -33,7 +33,7 @@ const reply = (commandId: string) => ({ commandId, type: 'organisation.upsert', 
 describe('reconciler', () => {
   let pending: ReplyDelivery;
   let key: string;
-  const commandIds = [randomUUID(), randomUUID()];
+  const commandIds: string[] = [randomUUID(), randomUUID()];
 
   beforeAll(async () => {
     // A reply still to send, one already sent, and two commands held behind each other on one key.
