@@ -111,16 +111,22 @@ export async function unlinkKeys(pattern: string, select: (key: string) => boole
   return removed;
 }
 
-/** Topics whose name passes `select`, deleted. */
+/** Topics whose name passes `select`, deleted; retried when some went meanwhile (another run removing them too). */
 export async function deleteTopics(select: (topic: string) => boolean): Promise<string[]> {
   dropKafkajsTimeoutWarning();
   const kafka = new Kafka({ clientId: 'test-cleanup', brokers: services.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, retry: { retries: 3 } });
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const topics = (await admin.listTopics()).filter(select);
-    for (let i = 0; i < topics.length; i += 100) await admin.deleteTopics({ topics: topics.slice(i, i + 100), timeout: 15_000 });
-    return topics;
+    for (let attempt = 1; ; attempt++) {
+      const topics = (await admin.listTopics()).filter(select);
+      try {
+        for (let i = 0; i < topics.length; i += 100) await admin.deleteTopics({ topics: topics.slice(i, i + 100), timeout: 15_000 });
+        return topics;
+      } catch (error) {
+        if (attempt === 3) throw error;
+      }
+    }
   } finally {
     await admin.disconnect();
   }
