@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 KAFKA_READY_TIMEOUT_S="${KAFKA_READY_TIMEOUT_S:-120}"
 CACHE="$ROOT/.cache/kafka"
@@ -127,6 +127,6 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   resolve) resolve ;;
-  -h|--help|help|"") sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: KAFKA_HOST, KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP (512m), KAFKA_READY_TIMEOUT_S (120)";;
+  -h|--help|help|"") sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: KAFKA_HOST, KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT + 1), KAFKA_HEAP (512m), KAFKA_READY_TIMEOUT_S (120)";;
   *) die "unknown command '$1' (start|stop|status|resolve)" ;;
 esac

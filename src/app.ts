@@ -53,7 +53,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
   try {
     await knex.raw('select 1');
     await queues.connection.ping();
-    const created = await ensureTopics(kafka, workerTopics(config));
+    const created = await ensureTopics(kafka, workerTopics(config), 30_000, logger);
     if (created.length) logger.info({ topics: created }, 'created missing topics');
 
     // Events must leave in outbox order per key: an idempotent producer with one request in flight.

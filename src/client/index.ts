@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { eventSchema, replySchema, type Actor, type DomainEvent, type Reply } from '../contracts/envelope.js';
 import { sign } from '../pipeline/signature.js';
+import { ensureTopics } from '../transport/kafka.js';
 
 // A typed client for services (and tests) that drive the worker: it signs and sends command envelopes,
 // resolves each send with the reply matched by command id, and can follow the events topic.
@@ -64,16 +65,9 @@ export class ExperimentationClient {
   }
 
   async connect(): Promise<void> {
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    try {
-      const topics = [this.replyTopic, ...(this.options.subscribeToEvents ? [this.eventsTopic] : [])];
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t));
-      if (missing.length) await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })), waitForLeaders: true });
-    } finally {
-      await admin.disconnect();
-    }
+    const topics = [this.replyTopic, ...(this.options.subscribeToEvents ? [this.eventsTopic] : [])];
+    // Missing ones are created; on a broker that has just started, this waits until they are served.
+    await ensureTopics(this.options.kafka, topics.map((topic) => ({ topic, numPartitions: 1 })));
     await this.producer.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.replyTopic, fromBeginning: false });

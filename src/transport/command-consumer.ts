@@ -2,6 +2,7 @@ import type { Consumer, IHeaders, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { CommandPipeline, InboundMessage } from '../pipeline/command-pipeline.js';
 import { BatchStopped } from '../pipeline/retry-in-place.js';
+import { waitForGroupCoordinator } from './kafka.js';
 
 /**
  * A partition's batch is worked through in stretches of this many messages: small enough that replies are not
@@ -35,6 +36,8 @@ export async function startCommandConsumer(options: {
 
   await consumer.connect();
   await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+  // A broker that has just started answers "coordinator is loading" for a while: wait for it here, not in a crash loop.
+  await waitForGroupCoordinator(kafka, options.groupId, 30_000, logger);
   await consumer.run({
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
     eachBatchAutoResolve: false,

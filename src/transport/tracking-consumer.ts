@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import { isRejection, parseTrackingMessage, type TrackingRejection } from '../contracts/tracking.js';
 import { FUTURE_TOLERANCE_MS, PartitionManager, dayStart, insertTrackingBatch, oldestAccepted, type TrackingRow } from '../results/tracking-store.js';
 import { BatchStopped, retryInPlace } from '../pipeline/retry-in-place.js';
+import { waitForGroupCoordinator } from './kafka.js';
 
 /** Messages written per transaction; a fetched batch larger than this is written in several. */
 export const TRACKING_CHUNK = 5000;
@@ -88,6 +89,8 @@ export async function startTrackingConsumer(options: TrackingConsumerOptions): P
   consumer.on(consumer.events.CRASH, (e) => {
     if (!isStopping()) logger.error({ err: e.payload.error, restart: e.payload.restart }, 'tracking consumer crashed');
   });
+  // Joining before the coordinator has loaded the group crashes the consumer (it restarts, noisily).
+  await waitForGroupCoordinator(kafka, config.TRACKING_CONSUMER_GROUP, 30_000, logger);
   await consumer.run({
     autoCommit: true,
     autoCommitThreshold: 1,

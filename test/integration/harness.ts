@@ -6,26 +6,32 @@ import { createLogger } from '../../src/logger.js';
 import { startWorkerApp, type WorkerApp } from '../../src/app.js';
 import { createKafka } from '../../src/transport/kafka.js';
 import type { Actor } from '../../src/contracts/envelope.js';
-import { testBrokers, testCommandKeys, testDatabaseUrl, testKeys, testRedisUrl } from './env.js';
+import { testBrokers, testCommandKeys, testDatabaseUrl, testKeys, testRedisUrl, testResourceName } from './env.js';
+import { deleteTopics, unlinkKeys } from './test-run.js';
 
 export const systemActor: Actor = { type: 'system', id: 'integration-test' };
 
-/** Environment for a worker of one test file: its own topics, consumer group and queue prefix. */
+/**
+ * Environment for a worker of one test file: its own topics, consumer groups and queue prefix, all named
+ * `test-<tag>` / `test.<tag>.…` with a tag of this run's (env.ts), so that removeTestWorkerResources and the
+ * removal of dead runs' leftovers find them.
+ */
 export function testWorkerEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  const run = randomUUID().slice(0, 8);
+  const prefix = testResourceName('-');
+  const topic = (name: string) => `${topicPrefixOf({ QUEUE_PREFIX: prefix })}${name}`;
   return {
     KAFKA_BROKERS: testBrokers,
     DATABASE_URL: testDatabaseUrl,
     REDIS_URL: testRedisUrl,
     COMMAND_KEYS: testCommandKeys,
-    COMMANDS_TOPIC: `test.${run}.commands`,
-    EVENTS_TOPIC: `test.${run}.events`,
-    REPLIES_TOPIC: `test.${run}.replies`,
-    TRACKING_TOPIC: `test.${run}.tracking`,
-    DLQ_TOPIC: `test.${run}.commands.dlq`,
-    CONSUMER_GROUP: `test.${run}.worker`,
-    TRACKING_CONSUMER_GROUP: `test.${run}.tracking`,
-    QUEUE_PREFIX: `test-${run}`,
+    COMMANDS_TOPIC: topic('commands'),
+    EVENTS_TOPIC: topic('events'),
+    REPLIES_TOPIC: topic('replies'),
+    TRACKING_TOPIC: topic('tracking'),
+    DLQ_TOPIC: topic('commands.dlq'),
+    CONSUMER_GROUP: topic('worker'),
+    TRACKING_CONSUMER_GROUP: topic('tracking'),
+    QUEUE_PREFIX: prefix,
     COMMAND_RETRY_BACKOFF_MS: '200',
     COMMAND_RETRY_ATTEMPTS: '6',
     RESULTS_REFRESH_MIN_INTERVAL_S: '0',
@@ -34,6 +40,17 @@ export function testWorkerEnv(overrides: Record<string, string> = {}): Record<st
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     ...overrides,
   };
+}
+
+/** `test.<tag>.`: the start of every topic of a test worker's environment, its clients' reply topics included. */
+export function topicPrefixOf(env: Record<string, string>): string {
+  return `test.${env.QUEUE_PREFIX!.slice('test-'.length)}.`;
+}
+
+/** Deletes a test worker's topics and Redis keys, once it and its clients have stopped. */
+export async function removeTestWorkerResources(env: Record<string, string>): Promise<void> {
+  const topicPrefix = topicPrefixOf(env);
+  await Promise.all([deleteTopics((topic) => topic.startsWith(topicPrefix)), unlinkKeys(`${env.QUEUE_PREFIX}:*`)]);
 }
 
 export interface TestWorker {
@@ -54,12 +71,14 @@ export async function startTestWorker(overrides: Record<string, string> = {}): P
   const logger = createLogger(config.LOG_LEVEL);
   const app = await startWorkerApp(config, logger);
   const clients: ExperimentationClient[] = [];
+  let clientsMade = 0;
   const newClient = async (scope: 'system' | 'user' = 'system') => {
     const client = new ExperimentationClient({
       kafka: createKafka(config.KAFKA_BROKERS, logger, 'integration-test-client'),
       ...testKeys[scope],
       commandsTopic: config.COMMANDS_TOPIC,
       eventsTopic: config.EVENTS_TOPIC,
+      replyTopic: `${topicPrefixOf(env)}client-${clientsMade++}.replies`,
       defaultActor: systemActor,
       subscribeToEvents: true,
     });
@@ -76,8 +95,12 @@ export async function startTestWorker(overrides: Record<string, string> = {}): P
     env,
     newClient,
     async stop() {
-      for (const c of clients) await c.disconnect().catch(() => {});
-      await app.stop();
+      try {
+        for (const c of clients) await c.disconnect().catch(() => {});
+        await app.stop();
+      } finally {
+        await removeTestWorkerResources(env);
+      }
     },
   };
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+const exitWithParent = new URL('./exit-with-parent.ts', import.meta.url).href;
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -13,7 +14,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The worker as users run it (`npm run worker` = tsx src/main.ts), as a child process. */
+/** The worker as users run it (`npm run worker` = tsx src/main.ts), as a child process that ends with its parent. */
 export class WorkerProcess {
   child: ChildProcess | undefined;
   output = '';
@@ -24,7 +25,7 @@ export class WorkerProcess {
   }
 
   async start(timeoutMs = 60_000): Promise<void> {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    this.child = spawn(process.execPath, ['--import', 'tsx', '--import', exitWithParent, 'src/main.ts'], {
       cwd: root,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

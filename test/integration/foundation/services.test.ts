@@ -5,7 +5,7 @@ import { createKafka } from '../../../src/transport/kafka.js';
 import { createKnex } from '../../../src/db.js';
 import { createRedis } from '../../../src/jobs/queues.js';
 import { createLogger } from '../../../src/logger.js';
-import { testBrokers, testDatabaseUrl, testRedisUrl } from '../env.js';
+import { testBrokers, testDatabaseUrl, testRedisUrl, testResourceName } from '../env.js';
 
 const logger = createLogger('warn');
 
@@ -15,7 +15,7 @@ describe('the real services', () => {
 
   it('produces and consumes a message through the Kafka broker', async () => {
     const kafka = createKafka(testBrokers.split(','), logger, 'foundation-test');
-    const topic = `test.foundation.${randomUUID().slice(0, 8)}`;
+    const topic = `${testResourceName('.')}.foundation`;
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
@@ -34,6 +34,9 @@ describe('the real services', () => {
     expect(await received).toBe(body);
     await producer.disconnect();
     await consumer.disconnect();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic] });
+    await admin.disconnect();
   });
 
   it('round-trips a row through Postgres with knex', async () => {
@@ -52,7 +55,7 @@ describe('the real services', () => {
   });
 
   it('runs a job through BullMQ on the real Redis', async () => {
-    const prefix = `test-foundation-${randomUUID().slice(0, 8)}`;
+    const prefix = testResourceName();
     const queue = new Queue('echo', { connection: createRedis(testRedisUrl, 'queue'), prefix });
     const events = new QueueEvents('echo', { connection: createRedis(testRedisUrl, 'worker'), prefix });
     const worker = new Worker('echo', async (job) => ({ doubled: (job.data.n as number) * 2 }), { connection: createRedis(testRedisUrl, 'worker'), prefix });

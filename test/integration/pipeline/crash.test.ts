@@ -6,7 +6,7 @@ import { createKnex } from '../../../src/db.js';
 import { createLogger } from '../../../src/logger.js';
 import { loadConfig } from '../../../src/config.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
-import { systemActor, testWorkerEnv } from '../harness.js';
+import { removeTestWorkerResources, systemActor, testWorkerEnv, topicPrefixOf } from '../harness.js';
 import { testDatabaseUrl, testKeys } from '../env.js';
 import { WorkerProcess, freePort } from '../worker-process.js';
 
@@ -14,19 +14,29 @@ const logger = createLogger('warn');
 const knex = createKnex(testDatabaseUrl, 2);
 const workers: WorkerProcess[] = [];
 let client: ExperimentationClient | undefined;
+let env: Record<string, string> | undefined;
 afterAll(async () => {
   for (const w of workers) await w.kill('SIGKILL').catch(() => {});
   await client?.disconnect();
   await knex.destroy();
+  if (env) await removeTestWorkerResources(env);
 });
 
 describe('worker killed mid-batch', () => {
   it('applies every command exactly once and answers every one after a SIGKILL and a restart', async () => {
-    const env = testWorkerEnv({ HTTP_PORT: String(await freePort()), LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'warn' });
+    env = testWorkerEnv({ HTTP_PORT: String(await freePort()), LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'warn' });
     const config = loadConfig(env);
     const kafka = createKafka(config.KAFKA_BROKERS, logger, 'crash-test');
     await ensureTopics(kafka, workerTopics(config));
-    client = new ExperimentationClient({ kafka, ...testKeys.system, commandsTopic: config.COMMANDS_TOPIC, eventsTopic: config.EVENTS_TOPIC, defaultActor: systemActor, subscribeToEvents: true });
+    client = new ExperimentationClient({
+      kafka,
+      ...testKeys.system,
+      commandsTopic: config.COMMANDS_TOPIC,
+      eventsTopic: config.EVENTS_TOPIC,
+      replyTopic: `${topicPrefixOf(env)}client.replies`,
+      defaultActor: systemActor,
+      subscribeToEvents: true,
+    });
     await client.connect();
 
     const first = new WorkerProcess(env);

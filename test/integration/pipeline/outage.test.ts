@@ -10,10 +10,15 @@ import type { Reply } from '../../../src/contracts/envelope.js';
 const proxy = new TcpProxy('127.0.0.1', 5432);
 let worker: TestWorker;
 const direct = createKnex(testDatabaseUrl, 4);
+// The worker's connections carry a name of their own, so that terminating them touches no one else's
+// (in pg, an application_name in the connection URL wins over the one createKnex sets).
+const workerApplicationName = `experimentation-worker:outage-test-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
   const port = await proxy.start();
-  worker = await startTestWorker({ DATABASE_URL: viaProxy(testDatabaseUrl, port), COMMAND_RETRY_ATTEMPTS: '10', COMMAND_RETRY_BACKOFF_MS: '300' });
+  const databaseUrl = new URL(viaProxy(testDatabaseUrl, port));
+  databaseUrl.searchParams.set('application_name', workerApplicationName);
+  worker = await startTestWorker({ DATABASE_URL: databaseUrl.toString(), COMMAND_RETRY_ATTEMPTS: '10', COMMAND_RETRY_BACKOFF_MS: '300' });
 });
 afterAll(async () => {
   await worker?.stop();
@@ -53,11 +58,17 @@ describe('Postgres unavailable mid-stream', () => {
 
   it('survives its connections being terminated while commands stream through', async () => {
     const commands = Array.from({ length: 60 }, () => upsert(randomInt(1e6, 2e9)));
-    const replies = commands.map((c) => worker.client.send(c, { timeout: 90_000 }));
-    // Kill the worker's server processes a few times while the stream is flowing.
-    for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 150));
-      await direct.raw(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'experimentation-worker%' and pid <> pg_backend_pid()`);
+    let answeredSoFar = 0;
+    const replies = commands.map((c) => worker.client.send(c, { timeout: 90_000 }).finally(() => answeredSoFar++));
+    const terminateWorkerConnections = async (): Promise<number> => {
+      const { rows } = await direct.raw(`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where application_name = ?`, [workerApplicationName]);
+      return rows[0].n;
+    };
+    // Kill the worker's server processes three times while the stream is flowing: after 10, 20 and 30 replies,
+    // each time as soon as it has connections again (replies can arrive while it has none).
+    for (let i = 1; i <= 3; i++) {
+      await expect.poll(() => answeredSoFar, { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(10 * i);
+      await expect.poll(terminateWorkerConnections, { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
     }
     const answered = await Promise.all(replies);
     expect(answered.map((r) => r.status)).toEqual(commands.map(() => 200));

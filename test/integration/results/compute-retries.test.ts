@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type ConnectionOptions, type Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTenant, startTestWorker, type TestWorker } from '../harness.js';
@@ -9,6 +8,7 @@ import { createRedis } from '../../../src/jobs/queues.js';
 import { createLogger } from '../../../src/logger.js';
 import { ExperimentResult } from '../../../src/models/results.js';
 import { commandSender, waitForResultsEvent } from './helpers.js';
+import { testResourceName } from '../env.js';
 
 // The results worker's retry policy, on the real queue: transient failures are retried with backoff under the
 // same job id; the last failure is recorded. The computation is wrapped to fail on purpose (a serialization
@@ -19,7 +19,7 @@ describe('results compute retries', () => {
   let queue: Queue;
   let events: QueueEvents;
   let resultsWorker: Worker | undefined;
-  const prefix = `test-retries-${randomUUID().slice(0, 8)}`;
+  const prefix = testResourceName();
 
   beforeAll(async () => {
     worker = await startTestWorker();

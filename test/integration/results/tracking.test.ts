@@ -11,6 +11,7 @@ import { enqueueScheduledComputes } from '../../../src/results/schedule.js';
 import { runTrackingMaintenance } from '../../../src/results/tracking-maintenance.js';
 import { createRedis } from '../../../src/jobs/queues.js';
 import { commandSender } from './helpers.js';
+import { testResourceName } from '../env.js';
 import { produceTracking, trackingProducer, waitForStored } from './helpers.js';
 
 // The tracking consumer: valid events stored, invalid ones to the DLQ with their reason; the store's
@@ -146,7 +147,7 @@ describe('tracking store', () => {
     const tenant = await setupTenant(worker.client);
     const send = commandSender(worker.client, tenant.environment, tenant.admin);
     const id = ((await send('experiment.create', { featureId: tenant.featureId, name: 'scheduled', hypothesis: 'h' })).body as { id: number }).id;
-    const queue = new Queue('results', { connection: createRedis(worker.config.REDIS_URL, 'queue') as ConnectionOptions, prefix: `test-schedule-${randomUUID().slice(0, 8)}` });
+    const queue = new Queue('results', { connection: createRedis(worker.config.REDIS_URL, 'queue') as ConnectionOptions, prefix: testResourceName() });
     try {
       const deps = { knex: worker.knex, config: worker.config, logger: createLogger('silent') };
       await enqueueScheduledComputes(deps, computeEnqueuer(queue));
