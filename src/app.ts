@@ -69,7 +69,13 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, logger, metrics }),
       jobs: jobScheduler(queues, () => installSchedules(queues.results, config, { onlyMissing: true })),
     };
-    const reconciler = new Reconciler({ knex, ports, logger: logger.child({ component: 'reconciler' }), intervalMs: config.RECONCILE_INTERVAL_S * 1000 });
+    const reconciler = new Reconciler({
+      knex,
+      ports,
+      logger: logger.child({ component: 'reconciler' }),
+      intervalMs: config.RECONCILE_INTERVAL_S * 1000,
+      inboxReplyRetentionDays: config.INBOX_REPLY_RETENTION_DAYS,
+    });
     const pipeline = new CommandPipeline({ knex, config, ports, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
 
     const relay = new OutboxRelay({ databaseUrl: config.DATABASE_URL, producer: relayProducer, logger, metrics });

@@ -41,6 +41,7 @@ const schema = z.object({
   REPLIES_TOPIC: z.string().min(1).default('experimentation.replies'),
   TRACKING_TOPIC: z.string().min(1).default('experimentation.tracking'),
   DLQ_TOPIC: z.string().min(1).default('experimentation.commands.dlq'),
+  TRACKING_DLQ_TOPIC: z.string().min(1).default('experimentation.tracking.dlq'),
   COMMANDS_PARTITIONS: int(1, 1000).default(6),
   TOPIC_PARTITIONS: int(1, 1000).default(3),
   CONSUMER_GROUP: z.string().min(1).default('experimentation-worker'),
@@ -59,6 +60,20 @@ const schema = z.object({
   /** How often the reconciler rebuilds BullMQ's jobs from Postgres (also at start-up). */
   RECONCILE_INTERVAL_S: int(1, 3600).default(30),
   COMMAND_RETRY_ATTEMPTS: int(1, 100).default(8),
+  /** CONTRACT.md "Limits and hostile input". */
+  COMMAND_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(262_144),
+  REPLY_TOPIC_PATTERN: z
+    .string()
+    .default('^[A-Za-z0-9._-]{1,249}$')
+    .transform((source, ctx) => {
+      try {
+        return new RegExp(source);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    }),
+  INBOX_REPLY_RETENTION_DAYS: int(1).default(30),
   COMMAND_RETRY_BACKOFF_MS: int(1).default(1000),
   QUEUE_PREFIX: z.string().min(1).default('expw'),
 

@@ -15,13 +15,17 @@ const expectedDirection = z.enum(EXPECTED_DIRECTIONS);
 /** One metric to attach; whether `metricId` names a live metric is the handler's check. */
 export const attachmentFieldsSchema = z.object({ metricId: resourceId, expectedDirection });
 
+/** CONTRACT.md "Sizes". */
+export const HYPOTHESIS_MAX_CHARS = 10_000;
+export const MAX_METRICS_PER_EXPERIMENT = 50;
+
 export const experimentCreateSchema = z.object({
   featureId: resourceId,
   name: resourceName,
-  hypothesis: z.string(),
+  hypothesis: z.string().max(HYPOTHESIS_MAX_CHARS),
   exposureEvent: z.string().trim().min(1).max(255).default('$flag_exposure'),
   controlVariant: z.string().trim().min(1).max(255).default('control'),
-  metrics: z.array(attachmentFieldsSchema).default([]),
+  metrics: z.array(attachmentFieldsSchema).max(MAX_METRICS_PER_EXPERIMENT).default([]),
 });
 
 export const experimentIdSchema = z.object({ id: resourceId });
@@ -34,7 +38,7 @@ const mustBeAbsent = (message: string) => z.never({ error: message }).optional()
 /** What experiment.update may change, checked once the experiment is found. */
 export const experimentUpdateFieldsSchema = z.object({
   name: resourceName.optional(),
-  hypothesis: z.string().optional(),
+  hypothesis: z.string().max(HYPOTHESIS_MAX_CHARS).optional(),
   featureId: mustBeAbsent('Cannot change the feature of an existing experiment.'),
   metrics: mustBeAbsent('Cannot change the metrics of an existing experiment.'),
 });

@@ -15,18 +15,25 @@ export const resourceId = z.number().int();
 /** A required name, trimmed, as Django REST framework's CharField(max_length=255). */
 export const resourceName = z.string().trim().min(1).max(255);
 
-// Required, then DOMAIN.md's checks (a refinement sees a missing key as undefined).
+/** CONTRACT.md "Sizes". */
+export const DESCRIPTION_MAX_CHARS = 10_000;
+export const DEFINITION_MAX_BYTES = 16_384;
+
+// Required, then DOMAIN.md's checks (a refinement sees a missing key as undefined), then the size limit.
 const definition = z
   .unknown()
   .superRefine((value, ctx) => {
-    const message = value === undefined ? 'This field is required.' : definitionError(value);
+    const message =
+      value === undefined
+        ? 'This field is required.'
+        : (definitionError(value) ?? (Buffer.byteLength(JSON.stringify(value)) > DEFINITION_MAX_BYTES ? `Definition must be at most ${DEFINITION_MAX_BYTES} bytes.` : null));
     if (message) ctx.addIssue({ code: 'custom', message });
   })
   .transform((value) => value as Record<string, unknown>);
 
 export const metricCreateSchema = z.object({
   name: resourceName,
-  description: z.string().default(''),
+  description: z.string().max(DESCRIPTION_MAX_CHARS).default(''),
   aggregation: z.enum(METRIC_AGGREGATIONS).default('mean'),
   direction: z.enum(METRIC_DIRECTIONS).default('up'),
   definition,

@@ -226,3 +226,16 @@ export async function clearFailedCommand(trx: Knex.Transaction, commandId: strin
   await trx('failed_commands').where('command_id', commandId).delete();
   await trx('processed_commands').where('command_id', commandId).delete();
 }
+
+/**
+ * Drops the reply bodies of inbox rows older than `retentionDays` (CONTRACT.md "Inbox retention"); the id,
+ * fingerprint and status stay for good. Returns how many bodies were dropped.
+ */
+export async function expireInboxReplies(db: Db, retentionDays: number): Promise<number> {
+  const { rowCount } = await db.raw(
+    `update processed_commands set reply = null
+     where reply is not null and processed_at < now() - (?::int * interval '1 day')`,
+    [retentionDays],
+  );
+  return rowCount ?? 0;
+}

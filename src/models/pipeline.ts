@@ -8,7 +8,9 @@ export class ProcessedCommand extends BaseModel {
   declare type: string;
   declare environmentKey: string | null;
   declare status: number;
+  /** Null once past INBOX_REPLY_RETENTION_DAYS. */
   declare reply: unknown;
+  declare fingerprint: string | null;
   declare replyTo: string | null;
   declare processedAt: Date;
 }

@@ -8,7 +8,7 @@ import { handlers as defaultHandlers } from '../handlers/registry.js';
 import { cappedExponentialBackoff, isTransientError } from '../domain/retry.js';
 import { heldKeysAmong, holdCommand, insertReplyDeliveries, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
 import { buildReply, duplicateOf, executeCommand, type ExecutionResult } from './execute-command.js';
-import { readCommand } from './read-command.js';
+import { commandReadPolicy, readCommand, type CommandReadPolicy, type ReadOutcome } from './read-command.js';
 import { pauseWithHeartbeat, retryInPlace, type BatchControl } from './retry-in-place.js';
 import type { DeadLetter, PipelinePorts } from './ports.js';
 
@@ -24,7 +24,19 @@ export interface InboundMessage {
 
 export type PipelineConfig = Pick<
   Config,
-  'COMMAND_KEYS' | 'REPLIES_TOPIC' | 'EVENTS_TOPIC' | 'RESULTS_REFRESH_MIN_INTERVAL_S' | 'COMMAND_INPLACE_RETRY_MS' | 'COMMAND_RETRY_ATTEMPTS' | 'COMMAND_RETRY_BACKOFF_MS'
+  | 'COMMAND_KEYS'
+  | 'REPLIES_TOPIC'
+  | 'EVENTS_TOPIC'
+  | 'RESULTS_REFRESH_MIN_INTERVAL_S'
+  | 'COMMAND_INPLACE_RETRY_MS'
+  | 'COMMAND_RETRY_ATTEMPTS'
+  | 'COMMAND_RETRY_BACKOFF_MS'
+  | 'COMMAND_MAX_BYTES'
+  | 'REPLY_TOPIC_PATTERN'
+  | 'COMMANDS_TOPIC'
+  | 'TRACKING_TOPIC'
+  | 'DLQ_TOPIC'
+  | 'TRACKING_DLQ_TOPIC'
 >;
 
 export interface CommandPipelineDeps {
@@ -66,8 +78,11 @@ export function storedMessage(message: InboundMessage, envelope: Pick<CommandEnv
  */
 export class CommandPipeline {
   readonly handlers: ReadonlyMap<string, CommandHandler>;
+  /** How messages are read, here and when a held command is read again. */
+  readonly readPolicy: CommandReadPolicy;
   constructor(private readonly deps: CommandPipelineDeps) {
     this.handlers = deps.handlers ?? defaultHandlers;
+    this.readPolicy = commandReadPolicy(deps.config, this.handlers);
   }
 
   async processStretch(messages: InboundMessage[], control: BatchControl): Promise<void> {
@@ -118,7 +133,7 @@ export class CommandPipeline {
     const { config, logger } = this.deps;
     for (const message of lane) {
       const started = process.hrtime.bigint();
-      const outcome = readCommand({ value: message.value, headers: message.headers }, config.COMMAND_KEYS, this.handlers);
+      const outcome = readCommand({ value: message.value, headers: message.headers }, this.readPolicy);
       if (outcome.kind === 'dlq') {
         const letter: DeadLetter = { sourceTopic: message.topic, partition: message.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers, reason: outcome.reason };
         await durably('send an unreadable command to the DLQ', () => this.deps.ports.deadLetters.send([letter]));
@@ -134,15 +149,15 @@ export class CommandPipeline {
         this.observe(address.type, outcome.status, started);
         continue;
       }
-      const { envelope, handler } = outcome;
+      const { envelope, handler, fingerprint } = outcome;
       if (keyHeld) {
         const ref = await durably('hold a command behind its key', () => holdCommand(this.deps.knex, storedMessage(message, envelope), 'waiting behind an earlier command of its key'));
         if (ref) handoff.held.push(ref);
         // Already answered: a duplicate applies nothing, so it need not wait; it gets the stored reply.
-        else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope))).delivery);
+        else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope, fingerprint))).delivery);
         continue;
       }
-      const result = await this.executeInPlace(message, envelope, handler, control);
+      const result = await this.executeInPlace(message, outcome, control);
       if (result.kind === 'held') {
         keyHeld = true;
         handoff.held.push(result.ref);
@@ -158,16 +173,15 @@ export class CommandPipeline {
   /** Executes a command, retrying in place; holds it in Postgres once the in-place window is used up. */
   private async executeInPlace(
     message: InboundMessage,
-    envelope: CommandEnvelope,
-    handler: CommandHandler,
+    { envelope, handler, fingerprint }: Extract<ReadOutcome, { kind: 'command' }>,
     control: BatchControl,
   ): Promise<{ kind: 'executed'; execution: ExecutionResult } | { kind: 'held'; ref: HeldCommandRef }> {
     const { config, logger, metrics } = this.deps;
-    const replyTopic = envelope.replyTo ?? config.REPLIES_TOPIC;
+    const options = { replyTopic: envelope.replyTo ?? config.REPLIES_TOPIC, fingerprint };
     const since = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        return { kind: 'executed', execution: await executeCommand({ knex: this.deps.knex, config }, envelope, handler, { replyTopic }) };
+        return { kind: 'executed', execution: await executeCommand({ knex: this.deps.knex, config }, envelope, handler, options) };
       } catch (error) {
         metrics.commandRetries.inc();
         const transient = isTransientError(error);
@@ -179,7 +193,7 @@ export class CommandPipeline {
               return { kind: 'held', ref };
             }
             // Answered before (a redelivery): the stored reply, without running the handler again.
-            return { kind: 'executed', execution: await this.answerDuplicate(envelope) };
+            return { kind: 'executed', execution: await this.answerDuplicate(envelope, fingerprint) };
           } catch (holdError) {
             logger.warn({ commandId: envelope.id, err: holdError }, 'could not hold the command either (Postgres down?); retrying in place');
           }
@@ -191,8 +205,8 @@ export class CommandPipeline {
     }
   }
 
-  private answerDuplicate(envelope: CommandEnvelope): Promise<ExecutionResult> {
-    return duplicateOf(this.deps.knex, envelope.id, { replyTopic: envelope.replyTo ?? this.deps.config.REPLIES_TOPIC });
+  private answerDuplicate(envelope: CommandEnvelope, fingerprint: string): Promise<ExecutionResult> {
+    return duplicateOf(this.deps.knex, envelope, { replyTopic: envelope.replyTo ?? this.deps.config.REPLIES_TOPIC, fingerprint });
   }
 
   private observe(type: string, status: number, started: bigint): void {

@@ -30,6 +30,8 @@ export interface ExecuteDeps {
 export interface ExecuteOptions {
   /** Where the reply goes (the envelope's replyTo, or the default replies topic). */
   replyTopic: string;
+  /** The command's fingerprint (read-command.ts), kept with its inbox row; a duplicate must match it. */
+  fingerprint: string;
   /**
    * Runs inside the transaction that records the outcome, whichever outcome it is (applied, rejected or
    * duplicate), before the inbox row is written: a held command leaves its queue, a replayed one clears its 500.
@@ -61,22 +63,22 @@ export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelop
       const result = await handler.handle(ctx, parsed.data);
       const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
       await options.settle?.(trx);
-      const delivery = await recordOutcome(trx, deps, envelope, reply, options.replyTopic, result.events ?? [], result.audit ?? []);
+      const delivery = await recordOutcome(trx, deps, envelope, reply, options, result.events ?? [], result.audit ?? []);
       return { reply, duplicate: false, jobs: result.jobs ?? [], delivery };
     });
   } catch (error) {
-    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope.id, options);
+    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope, options);
     if (!(error instanceof CommandRejection)) throw error;
     const reply = buildReply(envelope, error.status, error.body, now);
     try {
       return await deps.knex.transaction(async (trx) => {
         const event: EventDraft = { type: 'command.rejected', data: { status: error.status, body: error.body } };
         await options.settle?.(trx);
-        const delivery = await recordOutcome(trx, deps, envelope, reply, options.replyTopic, [event], []);
+        const delivery = await recordOutcome(trx, deps, envelope, reply, options, [event], []);
         return { reply, duplicate: false, jobs: [], delivery };
       });
     } catch (recordError) {
-      if (isInboxConflict(recordError)) return duplicateOf(deps.knex, envelope.id, options);
+      if (isInboxConflict(recordError)) return duplicateOf(deps.knex, envelope, options);
       throw recordError;
     }
   }
@@ -91,11 +93,11 @@ export async function recordExhausted(deps: ExecuteDeps, envelope: CommandEnvelo
   try {
     return await deps.knex.transaction(async (trx) => {
       await options.settle?.(trx);
-      const delivery = await recordOutcome(trx, deps, envelope, reply, options.replyTopic, [], []);
+      const delivery = await recordOutcome(trx, deps, envelope, reply, options, [], []);
       return { reply, duplicate: false, jobs: [], delivery };
     });
   } catch (error) {
-    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope.id, options);
+    if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope, options);
     throw error;
   }
 }
@@ -111,14 +113,27 @@ export function buildReply(address: { id: string; type: string; correlationId?: 
   };
 }
 
-/** The stored reply of an answered command, recorded for delivery again (with `settle`, in one transaction). */
-export async function duplicateOf(knex: Knex, commandId: string, options: ExecuteOptions): Promise<ExecutionResult> {
+export const ID_MESSAGES = {
+  taken: 'This command id was already used by a different command.',
+  expired: 'The stored reply of this command has expired.',
+} as const;
+
+/**
+ * A command whose id was answered before. Same fingerprint: the stored reply again (its status with an "expired"
+ * body once the reply body is past retention). Another fingerprint: a 409, and the stored reply is never shown.
+ * Recorded for delivery with `settle`, in one transaction.
+ */
+export async function duplicateOf(knex: Knex, envelope: CommandEnvelope, options: ExecuteOptions): Promise<ExecutionResult> {
   return knex.transaction(async (trx) => {
-    const row = await ProcessedCommand.query(trx).findById(commandId);
-    if (!row) throw new Error(`inbox conflict on ${commandId} but no stored reply`);
-    const reply = row.reply as Reply;
+    const row = await ProcessedCommand.query(trx).findById(envelope.id);
+    if (!row) throw new Error(`inbox conflict on ${envelope.id} but no inbox row`);
     await options.settle?.(trx);
-    const [delivery] = await insertReplyDeliveries(trx, [{ commandId, topic: options.replyTopic, reply, stored: true }]);
+    const sameCommand = row.fingerprint === null || row.fingerprint === options.fingerprint;
+    const reply: Reply = !sameCommand
+      ? buildReply(envelope, 409, { detail: ID_MESSAGES.taken })
+      : ((row.reply as Reply | null) ?? buildReply({ id: envelope.id, type: row.type }, row.status, { detail: ID_MESSAGES.expired }, row.processedAt));
+    const stored = sameCommand && row.reply !== null;
+    const [delivery] = await insertReplyDeliveries(trx, [{ commandId: envelope.id, topic: options.replyTopic, reply, stored }]);
     return { reply, duplicate: true, jobs: [], delivery: delivery! };
   });
 }
@@ -142,7 +157,7 @@ async function recordOutcome(
   deps: ExecuteDeps,
   envelope: CommandEnvelope,
   reply: Reply,
-  replyTopic: string,
+  { replyTopic, fingerprint }: ExecuteOptions,
   events: EventDraft[],
   audit: AuditDraft[],
 ): Promise<ReplyDelivery> {
@@ -177,8 +192,8 @@ async function recordOutcome(
          with ordinality as x(topic, message_key, payload, headers, ord)
        order by ord
      ), inbox as (
-       insert into processed_commands (command_id, type, environment_key, status, reply, reply_to)
-       values (?, ?, ?, ?, ?::jsonb, ?)
+       insert into processed_commands (command_id, type, environment_key, status, reply, reply_to, fingerprint)
+       values (?, ?, ?, ?, ?::jsonb, ?, ?)
      )
      insert into reply_deliveries (command_id, topic, reply) values (?, ?, null) returning id`,
     [
@@ -190,6 +205,7 @@ async function recordOutcome(
       reply.status,
       JSON.stringify(reply),
       envelope.replyTo ?? null,
+      fingerprint,
       envelope.id,
       replyTopic,
     ],

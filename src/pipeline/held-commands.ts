@@ -62,8 +62,8 @@ export async function runHeldCommand(deps: HeldRunnerDeps, ref: Pick<HeldCommand
     await handOffWithNext(deps, held.messageKey, settled.handoff);
     return { kind: 'settled', status: settled.status };
   }
-  const { envelope, handler } = read;
-  const options: ExecuteOptions = { replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC, settle: release };
+  const { envelope, handler, fingerprint } = read;
+  const options: ExecuteOptions = { replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC, fingerprint, settle: release };
   try {
     const execution = await executeCommand({ knex, config: deps.config }, envelope, handler, options);
     await handOffWithNext(deps, held.messageKey, handoffOf(execution));
@@ -92,9 +92,10 @@ async function replayFailed(deps: HeldRunnerDeps, failed: StoredCommandMessage):
     await deps.pipeline.handOff(settled.handoff);
     return { kind: 'replayed', status: settled.status };
   }
-  const { envelope, handler } = read;
+  const { envelope, handler, fingerprint } = read;
   const execution = await executeCommand({ knex: deps.knex, config: deps.config }, envelope, handler, {
     replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC,
+    fingerprint,
     settle: clear,
   });
   await deps.pipeline.handOff(handoffOf(execution));
@@ -104,7 +105,7 @@ async function replayFailed(deps: HeldRunnerDeps, failed: StoredCommandMessage):
 
 /** Reads a stored message again, verifying its signature with the keys configured now. */
 function readStored(deps: HeldRunnerDeps, message: StoredCommandMessage): ReadOutcome {
-  return readCommand({ value: message.value, headers: message.headers }, deps.config.COMMAND_KEYS, deps.pipeline.handlers);
+  return readCommand({ value: message.value, headers: message.headers }, deps.pipeline.readPolicy);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../logger.js';
 import { computeJobId } from '../contracts/results.js';
-import { heldHeads, pendingReplyDeliveries, pruneDeliveredReplies } from '../models/delivery-state.js';
+import { expireInboxReplies, heldHeads, pendingReplyDeliveries, pruneDeliveredReplies } from '../models/delivery-state.js';
 import { pendingResultsRefreshes } from '../models/results.js';
 import type { PipelinePorts } from './ports.js';
 
@@ -12,17 +12,21 @@ const GRACE_MS = 2000;
 const BATCH = 5000;
 /** Delivered replies are kept this long (for operators), then pruned. */
 const KEEP_DELIVERED_MS = 3600_000;
+/** Expired inbox reply bodies are dropped this often. */
+const INBOX_EXPIRY_EVERY_MS = 3600_000;
 
 export interface ReconcileReport {
   replies: number;
   heldCommands: number;
   refreshes: number;
   pruned: number;
+  expiredReplies: number;
 }
 
 /**
  * Rebuilds what BullMQ should hold from what Postgres says is still to do (CONTRACT.md "Order and durability"):
- * undelivered replies, held commands, accepted results refreshes and the repeatable schedules. It runs at
+ * undelivered replies, held commands, accepted results refreshes and the repeatable schedules; and once an hour it
+ * drops inbox reply bodies past INBOX_REPLY_RETENTION_DAYS. It runs at
  * start-up, every RECONCILE_INTERVAL_S, and soon after the pipeline failed to hand work over. Every port call is
  * idempotent (job ids name what the job is about), so giving the queues what they already hold costs nothing.
  */
@@ -32,9 +36,10 @@ export class Reconciler {
   private stopped = false;
   private lastOkAt = 0;
   private lastError: string | undefined;
+  private lastInboxExpiry = 0;
 
   constructor(
-    private readonly deps: { knex: Knex; ports: PipelinePorts; logger: Logger; intervalMs: number },
+    private readonly deps: { knex: Knex; ports: PipelinePorts; logger: Logger; intervalMs: number; inboxReplyRetentionDays: number },
   ) {}
 
   start(): void {
@@ -68,7 +73,7 @@ export class Reconciler {
         .then((report) => {
           this.lastOkAt = Date.now();
           this.lastError = undefined;
-          if (report && (report.replies || report.heldCommands || report.refreshes)) this.deps.logger.info({ ...report }, 'reconciled queues from Postgres');
+          if (report && (report.replies || report.heldCommands || report.refreshes || report.expiredReplies)) this.deps.logger.info({ ...report }, 'reconciled queues from Postgres');
         })
         .catch((error) => {
           this.lastError = String((error as Error)?.message ?? error);
@@ -96,7 +101,12 @@ export class Reconciler {
       await ports.jobs.enqueue(refreshes.map((experimentId) => ({ queue: 'results' as const, name: 'compute', data: { experimentId }, jobId: computeJobId(experimentId) })));
       await ports.jobs.ensureSchedules();
       const pruned = await pruneDeliveredReplies(knex, KEEP_DELIVERED_MS);
-      return { replies: replies.length, heldCommands: held.length, refreshes: refreshes.length, pruned };
+      let expiredReplies = 0;
+      if (Date.now() - this.lastInboxExpiry >= INBOX_EXPIRY_EVERY_MS) {
+        expiredReplies = await expireInboxReplies(knex, this.deps.inboxReplyRetentionDays);
+        this.lastInboxExpiry = Date.now();
+      }
+      return { replies: replies.length, heldCommands: held.length, refreshes: refreshes.length, pruned, expiredReplies };
     });
   }
 }

@@ -1,4 +1,4 @@
-import { attachmentFieldsSchema, attachSchema } from '../../contracts/experiments.js';
+import { MAX_METRICS_PER_EXPERIMENT, attachmentFieldsSchema, attachSchema } from '../../contracts/experiments.js';
 import { resourceId } from '../../contracts/metrics.js';
 import { fieldErrors } from '../../contracts/errors.js';
 import { ExperimentMetric, attachmentView } from '../../models/experiment-metric.js';
@@ -16,8 +16,9 @@ export const attachMetric = defineHandler({
   payload: attachSchema,
   async handle(ctx, p) {
     const { trx, now } = ctx;
-    // FOR SHARE: attaches may run side by side, but not beside a status change.
-    const experiment = await findLiveExperiment(trx, scopeOf(ctx).environment.id, p.experimentId).forShare();
+    // FOR NO KEY UPDATE: attaches to one experiment run one at a time (so the count below is exact), and not
+    // beside a status change.
+    const experiment = await findLiveExperiment(trx, scopeOf(ctx).environment.id, p.experimentId).forNoKeyUpdate();
     if (!experiment) throw notFound();
 
     const fields = attachmentFieldsSchema.safeParse(p);
@@ -35,6 +36,8 @@ export const attachMetric = defineHandler({
       await ExperimentMetric.query(savepoint).insert({ experimentId: experiment.id, metricId: metric.id, expectedDirection, createdAt: now }).returning('*'),
     );
     if (!attachment) throw invalid({ metricId: [ATTACH_MESSAGES.alreadyAttached] });
+    const [{ n }] = (await ExperimentMetric.query(trx).where('experiment_id', experiment.id).count({ n: '*' })) as unknown as [{ n: number }];
+    if (Number(n) > MAX_METRICS_PER_EXPERIMENT) throw invalid({ nonFieldErrors: [ATTACH_MESSAGES.tooMany] });
 
     const view = attachmentView(Object.assign(attachment, { metricName: metric.name, aggregation: metric.aggregation, direction: metric.direction }));
     return {

@@ -8,6 +8,7 @@ export const ATTACH_MESSAGES = {
   otherEnvironment: "Metric must belong to the experiment's environment.",
   alreadyAttached: 'Metric is already attached to this experiment.',
   duplicateInline: 'Metric can only be attached once per experiment.',
+  tooMany: 'An experiment can have at most 50 metrics.',
 } as const;
 
 export const invalidPk = (id: number) => `Invalid pk "${id}" - object does not exist.`;

@@ -19,9 +19,12 @@ describe('command pipeline', () => {
     const id = randomUUID();
     const payload = orgPayload();
     const first = await worker.client.send({ id, type: 'organisation.upsert', payload, correlationId: 'c-1' });
-    const second = await worker.client.send({ id, type: 'organisation.upsert', payload: { ...payload, name: 'changed' }, correlationId: 'c-1' });
+    const second = await worker.client.send({ id, type: 'organisation.upsert', payload, correlationId: 'c-1' });
     expect(first.status).toBe(200);
     expect(second).toEqual(first);
+    // The same id with another payload is another command: 409, and the stored reply is not shown to it.
+    const other = await worker.client.send({ id, type: 'organisation.upsert', payload: { ...payload, name: 'changed' }, correlationId: 'c-2' });
+    expect(other).toMatchObject({ commandId: id, correlationId: 'c-2', status: 409, body: { detail: 'This command id was already used by a different command.' } });
     expect(first.correlationId).toBe('c-1');
     const row = await worker.knex('organisations').where({ id: payload.id }).first();
     expect(row.name).toBe(payload.name);
@@ -86,7 +89,10 @@ describe('command pipeline', () => {
     const reply = await got;
     await consumer.disconnect();
     expect(reply.key).toBe(id);
-    expect(reply.value).toMatchObject({ status: 400, body: { 'actor.type': [expect.stringContaining('is not a valid choice')], 'actor.id': ['This field is required.'] } });
+    expect(reply.value).toMatchObject({
+      status: 400,
+      body: { 'actor.type': [expect.stringContaining('is not a valid choice')], 'actor.id': ['This field is required.'], replyTo: ['Not an allowed reply topic.'] },
+    });
   });
 
   it('sends a message without a readable id to the DLQ with its original bytes and a reason', async () => {

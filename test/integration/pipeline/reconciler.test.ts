@@ -52,7 +52,7 @@ describe('reconciler', () => {
 
   it('hands the queues every undelivered reply and the head of every held key, and installs the schedules', async () => {
     const { ports, seen } = memoryPorts();
-    const report = await new Reconciler({ knex, ports, logger: createLogger('silent'), intervalMs: 60_000 }).tick();
+    const report = await new Reconciler({ knex, ports, logger: createLogger('silent'), intervalMs: 60_000, inboxReplyRetentionDays: 30 }).tick();
     expect(report).not.toBeNull();
     expect(seen.replies.map((r) => r.id)).toContain(pending.id);
     expect(seen.replies.find((r) => r.id === pending.id)).toMatchObject({ commandId: pending.commandId, topic: 'some.replies', reply: { commandId: 'a', status: 200 } });
@@ -66,7 +66,7 @@ describe('reconciler', () => {
     const holder = await knex.transaction();
     try {
       await holder.raw('select pg_advisory_xact_lock(7302114002)');
-      expect(await new Reconciler({ knex, ports, logger: createLogger('silent'), intervalMs: 60_000 }).tick()).toBeNull();
+      expect(await new Reconciler({ knex, ports, logger: createLogger('silent'), intervalMs: 60_000, inboxReplyRetentionDays: 30 }).tick()).toBeNull();
     } finally {
       await holder.rollback();
     }
