@@ -67,15 +67,13 @@ export function commandFingerprint(keyId: string, envelope: Pick<CommandEnvelope
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** How much of an oversized message is searched for its id and reply address. */
-const OVERSIZED_PREFIX_BYTES = 64 * 1024;
 
 export function readCommand(message: RawCommandMessage, policy: CommandReadPolicy): ReadOutcome {
   const { keys, handlers } = policy;
   const size = message.value?.length ?? 0;
   if (size > policy.maxBytes) {
-    // Not parsed at all: only its beginning is searched for an address to answer.
-    const address = readAddressFromText(message.value!.subarray(0, OVERSIZED_PREFIX_BYTES).toString('utf8'), policy);
+    // Not parsed: only searched (linear regular expressions) for an address to answer.
+    const address = readAddressFromText(message.value!.toString('utf8'), policy);
     if (!address) return { kind: 'dlq', reason: `too large (${size} bytes) and no readable id` };
     return { kind: 'reject', address, status: 400, body: { detail: LIMIT_MESSAGES.tooLarge } };
   }
