@@ -2,6 +2,7 @@ import { UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from '../logger.js';
 import { runHeldCommand, type HeldRunnerDeps } from '../pipeline/held-commands.js';
 import { cappedExponentialBackoff } from '../domain/retry.js';
+import { commandRetryJobSchema } from '../contracts/jobs.js';
 import { QUEUE_NAMES, createRedis, type CommandRetryJob } from './queues.js';
 
 /**
@@ -14,7 +15,13 @@ export function startCommandRetryWorker(options: { redisUrl: string; prefix: str
   const worker = new Worker<CommandRetryJob>(
     QUEUE_NAMES.commandRetries,
     async (job) => {
-      const outcome = await runHeldCommand(options.runner, job.data);
+      const parsed = commandRetryJobSchema.safeParse(job.data);
+      if (!parsed.success) {
+        // Not a job this worker wrote (an older version's, or forged): it names no held command to run.
+        logger.warn({ jobId: job.id }, 'malformed command retry job; dropped');
+        return { kind: 'dropped' };
+      }
+      const outcome = await runHeldCommand(options.runner, parsed.data);
       if (outcome.kind === 'retry') throw new Error(outcome.error);
       if (outcome.kind === 'exhausted') throw new UnrecoverableError(outcome.error);
       return outcome;

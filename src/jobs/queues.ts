@@ -1,6 +1,7 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { JobDraft } from '../handlers/types.js';
+import type { CommandRetryJob } from '../contracts/jobs.js';
 import type { HeldCommandRef, ReplyDelivery } from '../models/delivery-state.js';
 import type { JobScheduler, ReplySink, RetryScheduler } from '../pipeline/ports.js';
 
@@ -16,13 +17,7 @@ export const QUEUE_NAMES = {
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
-/** A retry job: the held command to run (its bytes stay in Postgres, read and verified again on each attempt). */
-export interface CommandRetryJob {
-  heldId: number;
-  commandId: string;
-  /** For operators (`expctl jobs failed`). */
-  type: string;
-}
+export type { CommandRetryJob } from '../contracts/jobs.js';
 
 export const replyJobId = (d: Pick<ReplyDelivery, 'id' | 'commandId'>) => `reply-${d.commandId}-${d.id}`;
 export const commandRetryJobId = (commandId: string) => `cmd-${commandId}`;

@@ -35,7 +35,7 @@ describe('field limits', () => {
   });
 
   it('experiment name, hypothesis and inline metrics', async () => {
-    const metrics = [];
+    const metrics: { id: number }[] = [];
     for (let i = 0; i < 51; i++) metrics.push(await expectStatus<{ id: number }>(send('metric.create', checkoutMetric({ name: `m${i}` })), 201));
     const create = (fields: Record<string, unknown>) => send('experiment.create', { featureId: tenant.featureId, name: 'Checkout', hypothesis: 'h', ...fields });
     expect((await create({ name: 'n'.repeat(256) })).body).toEqual({ name: ['Ensure this field has no more than 255 characters.'] });
