@@ -23,6 +23,7 @@ const { values: args } = parseArgs({
     'keep-broker': { type: 'boolean', default: false },
     'stall-s': { type: 'string', default: '60' },
     'log-level': { type: 'string', default: 'warn' },
+    env: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', default: false },
   },
 });
@@ -50,6 +51,8 @@ Everything is the run's own: a fresh database (dropped at the end), a private re
 named soak.<run>.* (deleted at the end), and a private broker started with scripts/kafka.sh on
 --broker-port (39092; controller port +1; state in .run/kafka-soak), stopped at the end unless --keep-broker.
 --brokers host:port uses an existing broker instead (then restart-broker is not allowed).
+--env KEY=VALUE (repeatable) adds to the workers' environment, e.g. --env COMMAND_RETRY_ATTEMPTS=8 (the run
+uses COMMAND_RETRY_ATTEMPTS=6, COMMAND_RETRY_BACKOFF_MS=200, KAFKA_SESSION_TIMEOUT_MS=7000, RECONCILE_INTERVAL_S=5).
 Needs Postgres (CHAOS_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres) and redis-server.
 Run it niced on a shared machine: nice -n 10 npm run soak -- --commands 5000.
 Prints the counts and writes bench/results/soak-<timestamp>.json (worker logs in bench/results/soak-<timestamp>-logs/).
@@ -74,6 +77,12 @@ const segment = positive('segment', args.segment);
 const stallS = positive('stall-s', args['stall-s']);
 const faults = (args.faults ?? '').split(',').filter(Boolean) as FaultName[];
 for (const f of faults) if (!FAULTS.includes(f)) usage(`unknown fault ${f}; one of ${FAULTS.join(', ')}`);
+const workerEnv: Record<string, string> = { LOG_LEVEL: args['log-level'] ?? 'warn' };
+for (const pair of args.env ?? []) {
+  const [key, ...value] = pair.split('=');
+  if (!key || !value.length) usage(`--env takes KEY=VALUE, not ${pair}`);
+  workerEnv[key!] = value.join('=');
+}
 if (args.brokers && faults.includes('restart-broker')) usage('restart-broker needs the private broker: leave out --brokers or the fault');
 
 async function main(): Promise<number> {
@@ -88,7 +97,7 @@ async function main(): Promise<number> {
   let run: ChaosRun | undefined;
   let ticker: NodeJS.Timeout | undefined;
   try {
-    run = await ChaosRun.create({ prefix: 'soak', brokers, commands, keys, workers, workerEnv: { LOG_LEVEL: args['log-level'] ?? 'warn' }, logDir, log });
+    run = await ChaosRun.create({ prefix: 'soak', brokers, commands, keys, workers, workerEnv, logDir, log });
     const chaos = run;
     ticker = setInterval(() => log(chaos.status()), 10_000);
     const segments = Math.ceil(commands / segment);
@@ -103,7 +112,7 @@ async function main(): Promise<number> {
     const pass = Object.values(report.counts).every((n) => n === 0);
     mkdirSync('bench/results', { recursive: true });
     const file = `bench/results/soak-${stamp}.json`;
-    writeFileSync(file, JSON.stringify({ ...report, options: { commands, keys, workers, segment, faults, brokers, stallS }, pass, logDir }, null, 2));
+    writeFileSync(file, JSON.stringify({ ...report, options: { commands, keys, workers, segment, faults, brokers, stallS, workerEnv }, pass, logDir }, null, 2));
     log(`${pass ? 'PASS' : 'FAIL'}: wrote ${file}`);
     return pass ? 0 : 1;
   } finally {
