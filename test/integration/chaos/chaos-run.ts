@@ -71,7 +71,10 @@ export class ChaosRun {
       undo.push(() => deleteTopicsAndGroups(kafka, Object.values(topics), [...workerGroups, observer.groupId]));
       await observer.start();
       undo.push(() => observer.stop());
-      const fleet = new WorkerFleet(workerEnvironment(options, run, topics, workerGroups, db, redis, signing), { ...(options.logDir ? { logDir: options.logDir } : {}) });
+      const fleet = new WorkerFleet(workerEnvironment(options, run, topics, workerGroups, db, redis, signing), {
+        ...(options.logDir ? { logDir: options.logDir } : {}),
+        onUnexpectedExit: (exit) => options.log(`${exit.name} (pid ${exit.pid}) exited on its own: code ${exit.code}, signal ${exit.signal}; replacing it`),
+      });
       undo.push(() => fleet.stopAll());
       const started = Date.now();
       await fleet.start(options.workers);

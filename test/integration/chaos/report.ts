@@ -20,6 +20,8 @@ export interface ChaosReport {
   /** A few command ids behind each non-zero count, to look up in the database or the worker logs. */
   examples: Record<string, string[]>;
   workerStartsAndKills: { started: number; killed: number };
+  /** Workers that exited without being killed by a fault (crashes, or signals from outside the run). */
+  unexpectedExits: Array<{ name: string; atS: number; code: number | null; signal: string | null }>;
   redisRestarts: number;
   sendRetries: number;
 }
@@ -41,6 +43,7 @@ export function buildReport(run: ChaosRun, settled: ProgressOutcome, verdict: Ve
     anomaliesByFault: byFault,
     examples: Object.fromEntries(Object.entries(commandsBehind).filter(([, ids]) => ids.length).map(([kind, ids]) => [kind, ids.slice(0, 5)])),
     workerStartsAndKills: { started: run.fleet.started, killed: run.fleet.killed },
+    unexpectedExits: run.fleet.unexpectedExits.map((e) => ({ name: e.name, atS: s(e.at - run.startedAt), code: e.code, signal: e.signal })),
     redisRestarts: run.redis.restarts,
     sendRetries: run.sender.sendRetries,
   };
@@ -52,5 +55,6 @@ export function printReport(report: ChaosReport, log: (line: string) => void): v
   for (const f of report.faults) log(`  fault at t+${f.atS}s ${f.name}: ${f.detail}`);
   log(`  lost ${counts.lost} | applied twice ${counts.appliedTwice} | unanswered ${counts.unanswered} | out of order ${counts.outOfOrder}`);
   log(`  also: events missing ${details.missingEvents}, applied out of order ${details.appliedOutOfOrder}, reply statuses ${JSON.stringify(details.replyStatuses)}, duplicate event deliveries ${details.duplicateEventDeliveries}, duplicate replies ${details.duplicateReplies}`);
-  if (Object.keys(report.anomaliesByFault).length) log(`  anomalies by fault (approximate): ${JSON.stringify(report.anomaliesByFault)}`);
+  if (report.unexpectedExits.length) log(`  workers that exited on their own: ${JSON.stringify(report.unexpectedExits)}`);
+  if (Object.keys(report.anomaliesByFault).length) log(`  anomalies by the interval between faults in which they were handled: ${JSON.stringify(report.anomaliesByFault)}`);
 }

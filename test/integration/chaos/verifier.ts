@@ -141,9 +141,10 @@ function handledAt(command: PlannedCommand, plan: CommandPlan, observer: OutputO
 }
 
 /**
- * Which fault each anomaly most likely belongs to: the last fault injected before the run dealt with the
- * command (see handledAt; with a backlog, when a command was sent says little). Approximate when faults are
- * close together; run one fault at a time (the soak's --faults) to be sure.
+ * In which interval between faults the run dealt with each anomalous command (see handledAt), e.g.
+ * "cut-database-connections → restart-redis-empty". Timing, not proof of cause: a reply lost to a Redis
+ * restart shows in the interval before it (the command was applied, its reply was still queued); with one
+ * kind of fault per run (the soak's --faults) the cause is clear.
  */
 export function anomaliesByFault(verdict: Verdict, plan: CommandPlan, observer: OutputObserver, faults: FaultRecord[]): Record<string, Record<string, number>> {
   const eventSeenAt = new Map<string, number>();
@@ -151,12 +152,15 @@ export function anomaliesByFault(verdict: Verdict, plan: CommandPlan, observer: 
   const table: Record<string, Record<string, number>> = {};
   for (const [kind, ids] of Object.entries(verdict.commandsBehind)) {
     for (const id of ids) {
-      const command = plan.byId.get(id)!;
-      const at = handledAt(command, plan, observer, eventSeenAt);
-      const fault = at === undefined ? undefined : faults.filter((f) => f.at <= at).at(-1);
-      const phase = at === undefined ? 'never handled' : (fault?.name ?? 'before any fault');
-      table[phase] ??= {};
-      table[phase][kind] = (table[phase][kind] ?? 0) + 1;
+      const at = handledAt(plan.byId.get(id)!, plan, observer, eventSeenAt);
+      let interval = 'never handled';
+      if (at !== undefined) {
+        const next = faults.findIndex((f) => f.at > at);
+        const before = next === -1 ? faults.at(-1) : faults[next - 1];
+        interval = `${before?.name ?? 'start'} → ${next === -1 ? 'end' : faults[next]!.name}`;
+      }
+      const row = (table[interval] ??= {});
+      row[kind] = (row[kind] ?? 0) + 1;
     }
   }
   return table;

@@ -12,18 +12,36 @@ export interface FleetMember {
   isReady: boolean;
 }
 
+const MAX_REPLACED_EXITS = 10;
+
+/** A member that exited without the fleet killing or stopping it (a crash, or a signal from outside). */
+export interface UnexpectedExit {
+  name: string;
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  at: number;
+}
+
 /**
  * Worker processes (`npm run worker`'s entry point, one consumer group) that can be SIGKILLed and replaced.
  * Each member gets its own HTTP port; with `logDir`, each member's output also goes to `<logDir>/<name>.log`.
+ * A member that exits on its own is recorded and, like an orchestrator would, replaced.
  */
 export class WorkerFleet {
   private readonly live = new Map<number, FleetMember>();
   private readonly logs: WriteStream[] = [];
   private readonly spawned: FleetMember[] = [];
+  private readonly exitsWeCaused = new Set<number>();
+  private stopping = false;
+  readonly unexpectedExits: UnexpectedExit[] = [];
   started = 0;
   killed = 0;
 
-  constructor(private readonly env: Record<string, string>, private readonly options: { logDir?: string } = {}) {
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly options: { logDir?: string; onUnexpectedExit?: (exit: UnexpectedExit) => void } = {},
+  ) {
     if (options.logDir) mkdirSync(options.logDir, { recursive: true });
   }
 
@@ -65,6 +83,7 @@ export class WorkerFleet {
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     const ready = started.catch(async (error: unknown) => {
+      this.exitsWeCaused.add(child.pid!);
       await worker.kill('SIGKILL');
       throw error;
     });
@@ -73,7 +92,15 @@ export class WorkerFleet {
     ready.then(() => (member.isReady = true), () => {});
     this.live.set(member.pid, member);
     this.spawned.push(member);
-    child.once('exit', () => this.live.delete(member.pid));
+    child.once('exit', (code, signal) => {
+      this.live.delete(member.pid);
+      if (this.stopping || this.exitsWeCaused.has(member.pid)) return;
+      const exit = { name, pid: member.pid, code, signal, at: Date.now() };
+      this.unexpectedExits.push(exit);
+      this.options.onUnexpectedExit?.(exit);
+      // Replace it, within reason: a worker that cannot start at all should not be respawned for ever.
+      if (this.unexpectedExits.length <= MAX_REPLACED_EXITS) this.spawnOne().catch(() => {});
+    });
     return member;
   }
 
@@ -84,6 +111,7 @@ export class WorkerFleet {
 
   /** SIGKILL: no shutdown hooks, no goodbye to the group or the database. Resolves once the process is gone. */
   async kill(member: FleetMember): Promise<void> {
+    this.exitsWeCaused.add(member.pid);
     await member.process.kill('SIGKILL');
     this.live.delete(member.pid);
     this.killed++;
@@ -91,6 +119,7 @@ export class WorkerFleet {
 
   /** SIGTERM (graceful), SIGKILL for any that have not exited within `boundMs`. */
   async stopAll(boundMs = 20_000): Promise<void> {
+    this.stopping = true;
     await Promise.all(
       this.members.map(async (member) => {
         const exited = member.process.kill('SIGTERM');
