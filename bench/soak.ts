@@ -18,7 +18,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '3' },
     segment: { type: 'string', default: '2000' },
     faults: { type: 'string', default: DEFAULT_FAULTS.join(',') },
-    'broker-port': { type: 'string', default: '39092' },
+    'broker-port': { type: 'string', default: '29192' },
     brokers: { type: 'string' },
     'keep-broker': { type: 'boolean', default: false },
     'stall-s': { type: 'string', default: '60' },
@@ -49,7 +49,7 @@ Faults (default ${DEFAULT_FAULTS.join(',')}):
 
 Everything is the run's own: a fresh database (dropped at the end), a private redis-server, topics and groups
 named soak.<run>.* (deleted at the end), and a private broker started with scripts/kafka.sh on
---broker-port (39092; controller port +1; state in .run/kafka-soak), stopped at the end unless --keep-broker.
+--broker-port (29192; controller port +1; state in .run/kafka-soak), stopped at the end unless --keep-broker.
 --brokers host:port uses an existing broker instead (then restart-broker is not allowed).
 --env KEY=VALUE (repeatable) adds to the workers' environment, e.g. --env COMMAND_RETRY_ATTEMPTS=8 (the run
 uses COMMAND_RETRY_ATTEMPTS=6, COMMAND_RETRY_BACKOFF_MS=200, KAFKA_SESSION_TIMEOUT_MS=7000, RECONCILE_INTERVAL_S=5).

@@ -8,11 +8,12 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 /**
  * A Kafka broker of its own (scripts/kafka.sh on other ports, its state in its own directory), so stopping
  * it hurts nobody else: never the shared broker on 9092, nor another engineer's (29092 is taken by one).
+ * Its ports must be below the ephemeral range (32768 and up here), where an outgoing connection can hold them.
  */
 export class PrivateBroker {
   constructor(
-    readonly port = 39092,
-    private readonly controllerPort = 39093,
+    readonly port = 29192,
+    private readonly controllerPort = 29193,
     private readonly runDir = `${root}.run/kafka-soak`,
   ) {
     if (port === 9092) throw new Error('the private broker must not use the shared broker port 9092');
