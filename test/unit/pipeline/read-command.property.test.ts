@@ -67,7 +67,8 @@ describe('readCommand properties', () => {
         // Signed with the wrong secret, or the right one over other bytes.
         const forged = readCommand({ value, headers: { 'x-key-id': keyId, 'x-signature': sign(value, wrongSecret === realSecret ? `${wrongSecret}x` : wrongSecret) } }, policy);
         const tampered = Buffer.from(value);
-        tampered[flip % tampered.length] ^= 0x01;
+        const at = flip % tampered.length;
+        tampered[at] = tampered[at]! ^ 0x01;
         const altered = readCommand({ value: tampered, headers: { 'x-key-id': keyId, 'x-signature': sign(value, realSecret) } }, policy);
         expect(forged.kind).not.toBe('command');
         expect(altered.kind).not.toBe('command');
