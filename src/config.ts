@@ -41,6 +41,7 @@ const schema = z.object({
   REPLIES_TOPIC: z.string().min(1).default('experimentation.replies'),
   TRACKING_TOPIC: z.string().min(1).default('experimentation.tracking'),
   DLQ_TOPIC: z.string().min(1).default('experimentation.commands.dlq'),
+  TRACKING_DLQ_TOPIC: z.string().min(1).default('experimentation.tracking.dlq'),
   COMMANDS_PARTITIONS: int(1, 1000).default(6),
   TOPIC_PARTITIONS: int(1, 1000).default(3),
   CONSUMER_GROUP: z.string().min(1).default('experimentation-worker'),
