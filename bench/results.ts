@@ -50,7 +50,7 @@ const config = loadConfig({
   COMMAND_KEYS: 'bench:bench:system',
   TRACKING_TOPIC: `bench.${randomUUID().slice(0, 8)}.tracking`,
   TRACKING_CONSUMER_GROUP: `bench.${randomUUID().slice(0, 8)}.tracking`,
-  DLQ_TOPIC: 'bench.dlq',
+  TRACKING_DLQ_TOPIC: 'bench.tracking.dlq',
   EVENTS_TOPIC: 'bench.events',
   LOG_LEVEL: 'warn',
 });
@@ -79,7 +79,7 @@ async function createTenant(knex: Knex, label: string): Promise<Tenant> {
 async function benchIngest(knex: Knex) {
   const tenant = await createTenant(knex, 'ingest');
   const kafka = createKafka(config.KAFKA_BROKERS, logger, 'bench');
-  await ensureTopics(kafka, [{ topic: config.TRACKING_TOPIC, numPartitions: 3 }, { topic: config.DLQ_TOPIC, numPartitions: 1 }]);
+  await ensureTopics(kafka, [{ topic: config.TRACKING_TOPIC, numPartitions: 3 }, { topic: config.TRACKING_DLQ_TOPIC, numPartitions: 1 }]);
   const producer = kafka.producer();
   await producer.connect();
   const now = Date.now();

@@ -1,10 +1,22 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TRACKING_REJECTION_LABELS } from './contracts/tracking.js';
 
 // Prometheus metrics served on /metrics. One registry per worker instance (tests run several).
+// Unauthenticated input must not grow /metrics (CONTRACT.md "Limits and hostile input"): every label value comes
+// from a fixed list. A command's `type` is one of the handler registry's or `unknown` (command-pipeline.ts), its
+// `status` one the handlers answer; the other lists are below, and their counters start with every value at 0.
+
+/** `reason` of expw_dlq_total, by `source`. */
+export const DLQ_REASONS = { commands: ['not_json', 'no_id'], tracking: TRACKING_REJECTION_LABELS } as const;
+export type CommandDlqReason = (typeof DLQ_REASONS.commands)[number];
+/** `outcome` of expw_results_compute_seconds. */
+export const RESULTS_OUTCOMES = ['computed', 'skipped', 'error'] as const;
+export type ResultsOutcome = (typeof RESULTS_OUTCOMES)[number];
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'expw_' });
-  return {
+  const metrics = {
     registry,
     commands: new Counter({ name: 'expw_commands_total', help: 'Commands answered, by type and reply status', labelNames: ['type', 'status'], registers: [registry] }),
     commandDuration: new Histogram({
@@ -14,7 +26,7 @@ export function createMetrics() {
       registers: [registry],
     }),
     commandRetries: new Counter({ name: 'expw_command_retries_total', help: 'Attempts at commands that met a transient failure and were retried (in place, or held for the retry queue)', registers: [registry] }),
-    dlq: new Counter({ name: 'expw_dlq_total', help: 'Messages sent to the DLQ topic, by source and reason', labelNames: ['source', 'reason'], registers: [registry] }),
+    dlq: new Counter({ name: 'expw_dlq_total', help: 'Messages sent to a DLQ topic (DLQ_TOPIC for commands, TRACKING_DLQ_TOPIC for tracking), by source and reason', labelNames: ['source', 'reason'], registers: [registry] }),
     eventsPublished: new Counter({ name: 'expw_events_published_total', help: 'Outbox rows published to Kafka', registers: [registry] }),
     repliesSent: new Counter({ name: 'expw_replies_sent_total', help: 'Replies produced to Kafka', registers: [registry] }),
     resultsCompute: new Histogram({
@@ -25,7 +37,10 @@ export function createMetrics() {
       registers: [registry],
     }),
     trackingAccepted: new Counter({ name: 'expw_tracking_events_total', help: 'Tracking events stored', registers: [registry] }),
-    trackingRejected: new Counter({ name: 'expw_tracking_rejected_total', help: 'Tracking events rejected to the DLQ, by reason', labelNames: ['reason'], registers: [registry] }),
+    trackingRejected: new Counter({ name: 'expw_tracking_rejected_total', help: 'Tracking events rejected to the tracking DLQ, by reason', labelNames: ['reason'], registers: [registry] }),
   };
+  for (const [source, reasons] of Object.entries(DLQ_REASONS)) for (const reason of reasons) metrics.dlq.inc({ source, reason }, 0);
+  for (const reason of TRACKING_REJECTION_LABELS) metrics.trackingRejected.inc({ reason }, 0);
+  return metrics;
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -8,7 +8,7 @@ import { enqueueScheduledComputes, type EnqueueComputes } from '../results/sched
 import { runTrackingMaintenance } from '../results/tracking-maintenance.js';
 import { PartitionManager } from '../results/tracking-store.js';
 import { QUEUE_NAMES, createRedis } from './queues.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics, ResultsOutcome } from '../metrics.js';
 
 // The results queue's worker: `compute` (one experiment's results), `schedule` (queue a compute for every running
 // experiment, every RESULTS_SCHEDULE_INTERVAL_S) and `tracking-maintenance` (partitions ahead, retention). The
@@ -114,7 +114,7 @@ async function runCompute(options: ResultsWorkerOptions, job: Job, token: string
   const timer = options.metrics?.resultsCompute.startTimer();
   try {
     const outcome = await (options.compute ?? computeResults)(options, experimentId);
-    timer?.({ outcome: outcome.kind });
+    timer?.({ outcome: outcome.kind satisfies ResultsOutcome });
     if (outcome.kind === 'computed') {
       logger.info({ experimentId, attempt, ...outcome.timings, isFinal: outcome.view.isFinal }, 'results computed');
     } else {
@@ -122,7 +122,7 @@ async function runCompute(options: ResultsWorkerOptions, job: Job, token: string
     }
     return { outcome: outcome.kind };
   } catch (error) {
-    timer?.({ outcome: 'error' });
+    timer?.({ outcome: 'error' satisfies ResultsOutcome });
     if (isTransientError(error) && attempt < COMPUTE_ATTEMPTS && token) {
       const delay = computeRetryDelayMs(attempt, options.retryBaseMs);
       logger.warn({ experimentId, attempt, delayMs: delay, error: describeError(error) }, 'results computation failed; trying again later');

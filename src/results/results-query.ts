@@ -3,6 +3,7 @@ import type { ExperimentInput, MetricInput, VariantAggregates } from '../domain/
 import type { ExperimentStatus } from '../domain/experiment-status.js';
 import type { MetricAggregation, MetricDirection } from '../contracts/metrics.js';
 import type { ExpectedDirection } from '../contracts/experiments.js';
+import { TRACKING_VALUE_MAX } from '../contracts/tracking.js';
 import { textArray } from './tracking-store.js';
 
 // The results query (DOMAIN.md "Results"): from tracking_events to the per-variant aggregates the statistics
@@ -109,7 +110,10 @@ export const RESULTS_QUERY_PARTS = 2;
  *                 window's end, one row per identity with, for each distinct metric event j, the in-window part
  *                 at/after the first exposure (c_j count, s_j Σ value, v_j number of values) and the
  *                 pre-exposure part before it (pc_j, ps_j, pv_j; CUPED). Metrics on the same event share them.
- *                 An identity without events gets zeros, and so counts as 0 for every metric.
+ *                 An identity without events gets zeros, and so counts as 0 for every metric. Events whose
+ *                 value is beyond ±TRACKING_VALUE_MAX (stored before that bound, or NaN) are left out as ingest now
+ *                 rejects them: with the bound no sum or square can overflow float8, so one event's value
+ *                 never fails the results.
  *  the answer   — one row per variant: n (exposed identities), and per metric k: Σy, Σy², identities with
  *                 pre-exposure data, Σx, Σx², Σxy, with y (x) the identity's value by aggregation: occurrence 1/0,
  *                 count, sum, mean (0 without values). All of it adds up across parts.
@@ -185,7 +189,8 @@ export function buildResultsQuery(
        and e.event = any(cast(:events as text[]))
        and e.occurred_at >= cast(:from as timestamptz) - make_interval(days => :lookback)
        and e.occurred_at <= cast(:to as timestamptz)
-       and e.occurred_at >= x.pre_from${inPart('e.identity_key').replaceAll('\n     ', '\n       ')}`
+       and e.occurred_at >= x.pre_from
+       and (e.value_num is null or abs(e.value_num) <= ${TRACKING_VALUE_MAX})${inPart('e.identity_key').replaceAll('\n     ', '\n       ')}`
     : '';
   const sql = `
 with exposed as materialized (

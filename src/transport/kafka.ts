@@ -61,6 +61,7 @@ export function workerTopics(config: Config): ITopicConfig[] {
     { topic: config.REPLIES_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
     { topic: config.TRACKING_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
     { topic: config.DLQ_TOPIC, numPartitions: 1 },
+    { topic: config.TRACKING_DLQ_TOPIC, numPartitions: 1 },
   ];
 }
 

@@ -1,4 +1,4 @@
-import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import { isRejection, parseTrackingMessage, type TrackingRejection } from '../contracts/tracking.js';
 import { FUTURE_TOLERANCE_MS, PartitionManager, dayStart, insertTrackingBatch, oldestAccepted, type TrackingRow } from '../results/tracking-store.js';
 import { BatchStopped, retryInPlace } from '../pipeline/retry-in-place.js';
+import { sendDeadLetters } from './dead-letters.js';
 import { waitForGroupCoordinator } from './kafka.js';
 
 /** Messages written per transaction; a fetched batch larger than this is written in several. */
@@ -17,7 +18,7 @@ export interface TrackingConsumerOptions {
   kafka: Kafka;
   knex: Knex;
   producer: Producer;
-  config: Pick<Config, 'TRACKING_TOPIC' | 'TRACKING_CONSUMER_GROUP' | 'DLQ_TOPIC' | 'TRACKING_RETENTION_DAYS' | 'TOPIC_PARTITIONS'> & { KAFKA_SESSION_TIMEOUT_MS?: number };
+  config: Pick<Config, 'TRACKING_TOPIC' | 'TRACKING_CONSUMER_GROUP' | 'TRACKING_DLQ_TOPIC' | 'TRACKING_RETENTION_DAYS' | 'TOPIC_PARTITIONS'> & { KAFKA_SESSION_TIMEOUT_MS?: number };
   logger: Logger;
   metrics: Metrics;
   isStopping: () => boolean;
@@ -68,10 +69,10 @@ export class EnvironmentCache {
  * Consumes the tracking topic (CONTRACT.md "Tracking event") in its own consumer group and stores the events in
  * tracking_events. Per fetched batch of a partition, in chunks of TRACKING_CHUNK messages: validate each message,
  * resolve environment keys, write the valid ones in one multi-row insert together with the partition's position
- * (tracking-store.ts), send the invalid ones to the DLQ topic with `x-dlq-reason`, then resolve and commit the
- * offsets. A database or broker failure is retried in place with capped backoff, without committing, so the
- * partition never skips events; only at shutdown (or when the partition was taken away) does it give up,
- * leaving the offsets uncommitted for the next owner.
+ * (tracking-store.ts), send the invalid ones to TRACKING_DLQ_TOPIC with `x-dlq-reason` (dead-letters.ts), then
+ * resolve and commit the offsets. A database or broker failure is retried in place with capped backoff, without
+ * committing, so the partition never skips events; only at shutdown (or when the partition was taken away) does
+ * it give up, leaving the offsets uncommitted for the next owner.
  */
 export async function startTrackingConsumer(options: TrackingConsumerOptions): Promise<Consumer> {
   const { kafka, config, logger, isStopping } = options;
@@ -130,9 +131,9 @@ export class TrackingIngester {
   }
 
   /**
-   * Stores the chunk and sends its rejects to the DLQ; true once that is durable. False when the partition was
-   * taken away (or the consumer stopped) before that: the caller must not resolve the offsets. Throws only
-   * when stopping, which leaves the offsets uncommitted.
+   * Stores the chunk and sends its rejects to the tracking DLQ; true once that is durable. False when the
+   * partition was taken away (or the consumer stopped) before that: the caller must not resolve the offsets.
+   * Throws only when stopping, which leaves the offsets uncommitted.
    */
   async ingest(
     topic: string,
@@ -151,7 +152,7 @@ export class TrackingIngester {
     });
     if (!ok) return false;
     if (rejected.length) {
-      const sent = await this.persistently(topic, partition, control, 'send rejected tracking events to the DLQ', () =>
+      const sent = await this.persistently(topic, partition, control, 'send rejected tracking events to the tracking DLQ', () =>
         this.sendToDlq(topic, partition, rejected),
       );
       if (!sent) return false;
@@ -159,7 +160,7 @@ export class TrackingIngester {
         metrics.trackingRejected.inc({ reason: r.rejection.label });
         metrics.dlq.inc({ source: 'tracking', reason: r.rejection.label });
       }
-      logger.info({ topic, partition, count: rejected.length, first: rejected[0]!.rejection.reason }, 'tracking events rejected to the DLQ');
+      logger.info({ topic, partition, count: rejected.length, first: rejected[0]!.rejection.reason }, 'tracking events rejected to the tracking DLQ');
     }
     metrics.trackingAccepted.inc(stored);
     return true;
@@ -218,22 +219,19 @@ export class TrackingIngester {
   }
 
   private async sendToDlq(topic: string, partition: number, rejected: Rejected[]): Promise<void> {
-    const { producer, config } = this.options;
-    await producer.send({
-      topic: config.DLQ_TOPIC,
-      acks: -1,
-      messages: rejected.map(({ message, rejection }) => {
-        const headers: IHeaders = {
-          ...(message.headers ?? {}),
-          'x-dlq-reason': rejection.reason,
-          'x-dlq-source': 'tracking',
-          'x-original-topic': topic,
-          'x-original-partition': String(partition),
-          'x-original-offset': message.offset,
-        };
-        return { key: message.key, value: message.value, headers };
-      }),
-    });
+    const copies = rejected.map(({ message, rejection }) => ({
+      key: message.key,
+      value: message.value,
+      headers: message.headers ?? {},
+      dlqHeaders: {
+        'x-dlq-reason': rejection.reason,
+        'x-dlq-source': 'tracking',
+        'x-original-topic': topic,
+        'x-original-partition': String(partition),
+        'x-original-offset': message.offset,
+      },
+    }));
+    await sendDeadLetters(this.options.producer, this.options.config.TRACKING_DLQ_TOPIC, copies);
   }
 
   /** Runs `work` until it succeeds (see retryInPlace); false if the partition is lost meanwhile. */

@@ -29,6 +29,7 @@ export function testWorkerEnv(overrides: Record<string, string> = {}): Record<st
     REPLIES_TOPIC: topic('replies'),
     TRACKING_TOPIC: topic('tracking'),
     DLQ_TOPIC: topic('commands.dlq'),
+    TRACKING_DLQ_TOPIC: topic('tracking.dlq'),
     CONSUMER_GROUP: topic('worker'),
     TRACKING_CONSUMER_GROUP: topic('tracking'),
     QUEUE_PREFIX: prefix,
@@ -145,4 +146,27 @@ export async function setupTenant(
   await ok('feature.upsert', { id: standardFeatureId, projectId, name: `plain_flag_${standardFeatureId}`, type: 'STANDARD', variants: [] });
   await ok('access.grant', { userId: adminUserId, scope: 'organisation', scopeId: String(organisationId), role: 'admin' });
   return { organisationId, projectId, environment, featureId, standardFeatureId, adminUserId, admin: { type: 'user', id: adminUserId } };
+}
+
+/** Polls `check` until it answers something other than undefined. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** How many messages `topic` holds (Σ high − low watermark over its partitions). */
+export async function messageCount(config: Pick<Config, 'KAFKA_BROKERS'>, topic: string): Promise<number> {
+  const admin = createKafka(config.KAFKA_BROKERS, createLogger('error'), 'test-offsets').admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
 }

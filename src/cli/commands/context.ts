@@ -27,7 +27,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  timeout: no reply within --timeout (send), or the DLQ could not be read to its end in time (dlq)`;
 
 export const ENVIRONMENT_HELP = `Configuration comes from the worker's environment variables: KAFKA_BROKERS, REDIS_URL, QUEUE_PREFIX,
-COMMANDS_TOPIC, REPLIES_TOPIC, DLQ_TOPIC and COMMAND_KEYS (needed by \`send\` only).`;
+COMMANDS_TOPIC, REPLIES_TOPIC, DLQ_TOPIC, TRACKING_TOPIC, TRACKING_DLQ_TOPIC and COMMAND_KEYS (needed by \`send\` only).`;
 
 /** Thrown by commands to end with a message (stderr) and an exit code. */
 export class CliError extends Error {

@@ -1,66 +1,15 @@
-import { spawn } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Admin } from 'kafkajs';
-import { startTestWorker, systemActor, type TestWorker } from '../harness.js';
-import { createKafka } from '../../../src/transport/kafka.js';
-import { createLogger } from '../../../src/logger.js';
+import { eventually, messageCount, startTestWorker, systemActor, type TestWorker } from '../harness.js';
+import { expctl } from './expctl-process.js';
 
-// expctl as operators run it: a child process (Node + tsx loader, the CLI's TypeScript source) with the
-// environment of an in-process test worker, against the real broker, Redis and Postgres.
-
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `expctl args…` with exactly `env` (plus PATH/HOME), resolving with its exit code and output. */
-function expctl(args: string[], env: Record<string, string> = {}, options: { launcher?: boolean; timeoutMs?: number } = {}): Promise<Run> {
-  const entry = options.launcher ? [join(root, 'bin/expctl.js')] : ['--import', tsxLoader, join(root, 'src/cli/expctl.ts')];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...entry, ...args], {
-      cwd: root,
-      env: { PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/tmp', EXPCTL_FROM_SOURCE: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`expctl ${args.join(' ')} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 45_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+// expctl as operators run it (expctl-process.ts), with the environment of an in-process test worker, against the
+// real broker, Redis and Postgres.
 
 const nextId = () => randomInt(1_000_000, 2_000_000_000);
 
 describe('expctl', () => {
   let worker: TestWorker;
-  let admin: Admin;
 
   beforeAll(async () => {
     worker = await startTestWorker({
@@ -69,19 +18,13 @@ describe('expctl', () => {
       COMMAND_LOCK_TIMEOUT_MS: '300',
       COMMAND_INPLACE_RETRY_MS: '1000',
     });
-    admin = createKafka(worker.config.KAFKA_BROKERS, createLogger('error'), 'cli-test-admin').admin();
-    await admin.connect();
   });
 
   afterAll(async () => {
-    await admin?.disconnect();
     await worker?.stop();
   });
 
-  const dlqCount = async () => {
-    const offsets = await admin.fetchTopicOffsets(worker.config.DLQ_TOPIC);
-    return offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
-  };
+  const dlqCount = () => messageCount(worker.config, worker.config.DLQ_TOPIC);
 
   it('--help of every command exits 0 with usage; an unknown command exits 2', async () => {
     const commands = [[], ['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay']];

@@ -25,6 +25,30 @@ export async function trackingProducer(config: Config): Promise<Producer> {
   return producer;
 }
 
+export interface CollectedMessage {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/** Collects every message of `topic`, from its beginning, into `messages` (in order per partition) until `stop`. */
+export async function collectTopic(config: Config, topic: string): Promise<{ messages: CollectedMessage[]; stop(): Promise<void> }> {
+  const messages: CollectedMessage[] = [];
+  const consumer = createKafka(config.KAFKA_BROKERS, createLogger('warn'), 'topic-collector').consumer({ groupId: `collector-${randomUUID()}`, maxWaitTimeInMs: 50 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(Array.isArray(v) ? v[0] : v);
+      messages.push({ partition, offset: message.offset, key: message.key?.toString('utf8') ?? null, value: message.value ?? null, headers });
+    },
+  });
+  return { messages, stop: () => consumer.disconnect() };
+}
+
 export async function produceTracking(producer: Producer, topic: string, environment: string, events: TrackingInput[]): Promise<void> {
   for (let i = 0; i < events.length; i += 500) {
     await producer.send({

@@ -266,8 +266,9 @@ describe('experiment results', () => {
   });
 
   it('keeps the last good payload when a computation fails, and records the failure', async () => {
-    // A second experiment (own tenant) whose data makes the computation fail for real: a value of 1e200 squares to
-    // beyond double precision, which Postgres reports as "value out of range: overflow".
+    // A second experiment (own tenant) whose computation fails for real. One event's value can no longer do that
+    // (CONTRACT.md "Tracking values"; test/integration/hostile/tracking-values.test.ts), so the database refuses to
+    // store newer results of this experiment: a constraint, not valid for the rows already there.
     const other = await setupTenant(worker.client);
     const sendOther = commandSender(worker.client, other.environment, other.admin);
     const metricId = await createMetric(sendOther, { name: 'Revenue', aggregation: 'sum', definition: { version: 1, event: 'purchase' } });
@@ -286,14 +287,22 @@ describe('experiment results', () => {
     const good = ((await sendOther('experiment.results.get', { experimentId: id })).body as ResultsBody).results!;
     expect(good.payload!.metrics[0]!.variants.control).toEqual({ n: 1, sum: 10, sumSquares: 100 });
 
-    await produceTracking(producer, worker.config.TRACKING_TOPIC, other.environment, [{ event: 'purchase', identifier: 'u1', value: 1e200, at: ms(started, 30) }]);
-    await waitForStored(worker.knex, other.environment, 3);
-    const second = await sendOther('experiment.results.refresh', { experimentId: id });
-    expect(second.status).toBe(202);
-    const secondAt = (second.body as { refreshRequestedAt: string }).refreshRequestedAt;
-    const failed = await waitForResultsEvent(worker.client, 'experiment.results.failed', id, secondAt);
+    const frozen = `results_frozen_${id}`;
+    // DDL takes no bind parameters: both values are ours, and go through Number and Date.
+    const goodAsOf = new Date(good.asOf!).toISOString();
+    await worker.knex.raw(`alter table experiment_results add constraint ?? check (experiment_id <> ${Number(id)} or as_of <= '${goodAsOf}') not valid`, [frozen]);
+    let failed: Awaited<ReturnType<typeof waitForResultsEvent>>;
+    let secondAt: string;
+    try {
+      const second = await sendOther('experiment.results.refresh', { experimentId: id });
+      expect(second.status).toBe(202);
+      secondAt = (second.body as { refreshRequestedAt: string }).refreshRequestedAt;
+      failed = await waitForResultsEvent(worker.client, 'experiment.results.failed', id, secondAt);
+    } finally {
+      await worker.knex.raw('alter table experiment_results drop constraint if exists ??', [frozen]);
+    }
     expect(failed.environment).toBe(other.environment);
-    expect((failed.data as { error: string }).error).toMatch(/out of range/);
+    expect((failed.data as { error: string }).error).toMatch(new RegExp(`violates check constraint "${frozen}"`));
 
     const after = ((await sendOther('experiment.results.get', { experimentId: id })).body as ResultsBody).results!;
     expect(after.payload).toEqual(good.payload);

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupTenant, startTestWorker, type Tenant, type TestWorker } from '../harness.js';
-import { createKafka } from '../../../src/transport/kafka.js';
+import { messageCount, setupTenant, startTestWorker, type Tenant, type TestWorker } from '../harness.js';
 import { createLogger } from '../../../src/logger.js';
 import { PartitionManager, dayStart, insertTrackingBatch, partitionName, type TrackingRow } from '../../../src/results/tracking-store.js';
 import { Queue, type ConnectionOptions } from 'bullmq';
@@ -12,41 +11,30 @@ import { runTrackingMaintenance } from '../../../src/results/tracking-maintenanc
 import { createRedis } from '../../../src/jobs/queues.js';
 import { commandSender } from './helpers.js';
 import { testResourceName } from '../env.js';
-import { produceTracking, trackingProducer, waitForStored } from './helpers.js';
+import { collectTopic, produceTracking, trackingProducer, waitForStored, type CollectedMessage } from './helpers.js';
 
 // The tracking consumer: valid events stored, invalid ones to the DLQ with their reason; the store's
 // exactly-once bookkeeping and retention, against the real database.
-
-interface DlqMessage {
-  value: string;
-  headers: Record<string, string>;
-}
 
 describe('tracking ingestion', () => {
   let worker: TestWorker;
   let producer: Producer;
   let tenant: Tenant;
-  let dlqConsumer: Consumer;
-  const dlq: DlqMessage[] = [];
+  let dlq: CollectedMessage[];
+  const collectors: Array<{ stop(): Promise<void> }> = [];
 
   beforeAll(async () => {
     worker = await startTestWorker();
     producer = await trackingProducer(worker.config);
     tenant = await setupTenant(worker.client);
-    dlqConsumer = createKafka(worker.config.KAFKA_BROKERS, createLogger('warn'), 'dlq-reader').consumer({ groupId: `dlq-${randomUUID()}`, maxWaitTimeInMs: 50 });
-    await dlqConsumer.connect();
-    await dlqConsumer.subscribe({ topic: worker.config.DLQ_TOPIC, fromBeginning: true });
-    await dlqConsumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(Array.isArray(v) ? v[0] : v);
-        dlq.push({ value: message.value?.toString('utf8') ?? '', headers });
-      },
-    });
+    // Tracking rejects go to their own DLQ; the commands DLQ holds only messages of the commands topic.
+    const tracking = await collectTopic(worker.config, worker.config.TRACKING_DLQ_TOPIC);
+    collectors.push(tracking);
+    dlq = tracking.messages;
   });
 
   afterAll(async () => {
-    await dlqConsumer?.disconnect();
+    for (const c of collectors) await c.stop();
     await producer?.disconnect();
     await worker?.stop();
   });
@@ -72,12 +60,13 @@ describe('tracking ingestion', () => {
     expect(dlq).toHaveLength(bad.length);
     bad.forEach((b, i) => {
       const message = dlq[i]!;
-      expect(message.value).toBe(b.value);
+      expect(message.value?.toString('utf8')).toBe(b.value);
       expect(message.headers['x-dlq-source']).toBe('tracking');
       expect(message.headers['x-original-topic']).toBe(worker.config.TRACKING_TOPIC);
       if (typeof b.reason === 'string') expect(message.headers['x-dlq-reason']).toBe(b.reason);
       else expect(message.headers['x-dlq-reason']).toMatch(b.reason);
     });
+    expect(await messageCount(worker.config, worker.config.DLQ_TOPIC)).toBe(0);
     const rejected = await worker.app.metrics.trackingRejected.get();
     expect(rejected.values.reduce((sum, v) => sum + v.value, 0)).toBe(bad.length);
     expect((await worker.app.metrics.trackingAccepted.get()).values[0]!.value).toBeGreaterThanOrEqual(2);

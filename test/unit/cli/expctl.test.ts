@@ -253,6 +253,14 @@ describe('expctl jobs and dlq arguments', () => {
     expect(h.stderr()).toContain('invalid --offset "zero"');
   });
 
+  it('dlq list and replay take --topic commands or tracking only (exit 2)', async () => {
+    for (const verb of ['list', 'replay']) {
+      const h = harness();
+      expect(await h.run('dlq', verb, '--topic', 'events')).toBe(2);
+      expect(h.stderr()).toContain("option '-t, --topic <which>' argument 'events' is invalid. Allowed choices are commands, tracking.");
+    }
+  });
+
   it('jobs and dlq do not require COMMAND_KEYS but do check the rest of the configuration', async () => {
     let h = harness({ env: { REDIS_URL: 'redis://127.0.0.1:1' } });
     expect(await h.run('jobs', 'failed')).toBe(1);

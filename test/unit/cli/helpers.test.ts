@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatTable, parsePayload, preview, truncate } from '../../../src/cli/commands/context.js';
 import { parseActor, pickKey } from '../../../src/cli/commands/send.js';
-import { describeDlqMessage, parseDlqOffset, replayHeaders } from '../../../src/cli/commands/dlq.js';
+import { describeDlqMessage, parseDlqOffset, replayHeaders, replayRefusal } from '../../../src/cli/commands/dlq-messages.js';
 import { describeJob } from '../../../src/cli/commands/jobs.js';
 
 describe('expctl helpers', () => {
@@ -36,6 +36,15 @@ describe('expctl helpers', () => {
   it('strips the DLQ headers for a replay and keeps the original ones', () => {
     const headers = { 'x-key-id': Buffer.from('k'), 'x-signature': 'sha256=ab', 'x-dlq-reason': 'r', 'x-original-topic': 't', 'x-original-offset': '1' };
     expect(Object.keys(replayHeaders(headers))).toEqual(['x-key-id', 'x-signature']);
+  });
+
+  it('replays a DLQ message only to the topic its single x-original-topic names, and only with its value', () => {
+    const from = (headers: Record<string, Buffer | string | Buffer[]>) => replayRefusal({ headers }, 'cmds');
+    expect(from({ 'x-original-topic': Buffer.from('cmds') })).toBeNull();
+    expect(from({ 'x-original-topic': 'tracking' })).toBe('its x-original-topic is "tracking", not cmds');
+    expect(from({})).toBe('it has no x-original-topic header');
+    expect(from({ 'x-original-topic': [Buffer.from('cmds'), Buffer.from('other')] })).toBe('it has more than one x-original-topic header');
+    expect(from({ 'x-original-topic': 'cmds', 'x-dlq-omitted': 'value and headers (2000000 bytes): too large for the DLQ topic' })).toBe('its value was not kept (x-dlq-omitted)');
   });
 
   it('describes DLQ messages and jobs', () => {

@@ -37,6 +37,42 @@ describe('parseTrackingMessage', () => {
     expect((notObject as { reason: string }).reason).toMatch(/^invalid tracking event: message: /);
   });
 
+  it('bounds numeric values: finite, absolute value at most 1e12', () => {
+    const withValue = (literal: string) =>
+      parseTrackingMessage(Buffer.from(`{"environment":"e","event":"purchase","identifier":"u","value":${literal},"timestamp":"2026-11-23T10:00:00Z"}`));
+    expect(withValue('1e12')).toMatchObject({ value: 1e12 });
+    expect(withValue('-1e12')).toMatchObject({ value: -1e12 });
+    const outOfRange = { label: 'invalid', reason: 'invalid tracking event: value: must be a finite number with absolute value at most 1e12' };
+    // 1e400 is valid JSON that parses to Infinity.
+    for (const literal of ['1000000000001', '-1000000000001', '1e200', '-1e200', '1e400', '-1e400']) expect(withValue(literal), literal).toEqual(outOfRange);
+    // A numeric string is a text value (a variant key), never a number: it feeds no sum.
+    expect(withValue('"1e400"')).toMatchObject({ value: '1e400' });
+  });
+
+  it('gives hostile bytes a clear reason: not UTF-8, raw NUL, unpaired surrogates, deep nesting, huge strings', () => {
+    const event = { environment: 'e', event: 'click', identifier: 'u', timestamp: '2026-11-23T10:00:00Z' };
+    const utf8 = Buffer.from(JSON.stringify(event));
+    expect(parseTrackingMessage(Buffer.concat([utf8.subarray(0, 20), Buffer.from([0xc3, 0x28]), utf8.subarray(20)]))).toEqual({ label: 'not_utf8', reason: 'not UTF-8' });
+    expect(parseTrackingMessage(Buffer.from([0xff, 0xfe, 0x7b, 0x7d]))).toEqual({ label: 'not_utf8', reason: 'not UTF-8' });
+    expect(parseTrackingMessage(Buffer.concat([utf8, Buffer.from([0])]))).toEqual({ label: 'not_json', reason: 'not JSON: contains a NUL byte' });
+    // JSON.stringify writes an unpaired surrogate as the escape \ud800, which JSON.parse turns back into one.
+    expect(parseTrackingMessage(msg({ ...event, identifier: 'u\ud800' }))).toEqual({ label: 'invalid', reason: 'invalid tracking event: identifier: must not contain unpaired surrogates' });
+    expect(parseTrackingMessage(msg({ ...event, identifier: 'u\ud83d\ude00' }))).toMatchObject({ identifier: 'u\ud83d\ude00' });
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    expect(parseTrackingMessage(Buffer.from(deep(100_000)))).toMatchObject({ label: 'invalid', reason: expect.stringMatching(/^invalid tracking event: message: /) });
+    expect(parseTrackingMessage(Buffer.from(`${JSON.stringify(event).slice(0, -1)},"value":${deep(100_000)}}`))).toEqual({
+      label: 'invalid',
+      reason: 'invalid tracking event: value: must be a text of at most 1000 characters or a number',
+    });
+    // Nesting in a field the schema does not know is dropped unread.
+    expect(parseTrackingMessage(Buffer.from(`${JSON.stringify(event).slice(0, -1)},"junk":${deep(100_000)}}`))).toEqual(event);
+    expect(parseTrackingMessage(Buffer.from('{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000)))).toMatchObject({ label: 'invalid' });
+    expect(parseTrackingMessage(msg({ ...event, identifier: 'x'.repeat(1_000_000) }))).toEqual({
+      label: 'invalid',
+      reason: 'invalid tracking event: identifier: Too big: expected string to have <=1000 characters',
+    });
+  });
+
   it('rejects NUL characters, which Postgres text cannot hold', () => {
     const nul = parseTrackingMessage(msg({ environment: 'e', event: 'click', identifier: 'u\u0000v', timestamp: '2026-11-23T10:00:00Z' }));
     expect((nul as { reason: string }).reason).toBe('invalid tracking event: identifier: must not contain NUL characters');
