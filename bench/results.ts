@@ -222,9 +222,6 @@ async function benchCompute(knex: Knex, size: number) {
   }
   const subject = (await loadResultsSubject(knex, generated.experimentId))!;
   const window = { from: subject.startedAt!, to: new Date() };
-const built = buildResultsQuery(subject, window, 14);
-const sql = process.env.SQL_FILE ? (await import('node:fs')).readFileSync(process.env.SQL_FILE, 'utf8') : built.sql;
-if (process.env.SHOW) console.log(sql);
   const plan = await knex.transaction(async (trx) => {
     await trx.raw(RESULTS_SESSION_SETTINGS);
     // One part of the query as the worker runs it, alone (the other part runs at the same time in the worker).
