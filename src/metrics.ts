@@ -1,10 +1,16 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** `kind` of the parked-message metrics: outbox events, replies, DLQ copies of unreadable commands. */
+export const PARKED_KINDS = ['event', 'reply', 'dead_letter'] as const;
+export type ParkedKind = (typeof PARKED_KINDS)[number];
 
 // Prometheus metrics served on /metrics. One registry per worker instance (tests run several).
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'expw_' });
-  return {
+  /** Set by the app: counts the parked rows in Postgres when /metrics is scraped. */
+  const parkedSource: { count?: () => Promise<Record<ParkedKind, number>> } = {};
+  const metrics = {
     registry,
     commands: new Counter({ name: 'expw_commands_total', help: 'Commands answered, by type and reply status', labelNames: ['type', 'status'], registers: [registry] }),
     commandDuration: new Histogram({
@@ -26,6 +32,26 @@ export function createMetrics() {
     }),
     trackingAccepted: new Counter({ name: 'expw_tracking_events_total', help: 'Tracking events stored', registers: [registry] }),
     trackingRejected: new Counter({ name: 'expw_tracking_rejected_total', help: 'Tracking events rejected to the DLQ, by reason', labelNames: ['reason'], registers: [registry] }),
+    parkedMessages: new Counter({
+      name: 'expw_parked_messages_total',
+      help: 'Messages parked in Postgres because the broker refused them for good or their attempts ran out, by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    parkedNow: new Gauge({
+      name: 'expw_parked_messages',
+      help: 'Parked messages in Postgres not yet retried or discarded (expctl parked list), by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+      async collect() {
+        // Three counts over partial indexes per scrape; while the database fails, the last values stay.
+        const counts = await parkedSource.count?.().catch(() => undefined);
+        if (counts) for (const kind of PARKED_KINDS) this.set({ kind }, counts[kind]);
+      },
+    }),
+    parkedSource,
   };
+  for (const kind of PARKED_KINDS) metrics.parkedMessages.inc({ kind }, 0);
+  return metrics;
 }
 export type Metrics = ReturnType<typeof createMetrics>;

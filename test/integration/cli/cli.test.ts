@@ -1,60 +1,13 @@
-import { spawn } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Admin } from 'kafkajs';
 import { startTestWorker, systemActor, type TestWorker } from '../harness.js';
 import { createKafka } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
+import { eventually, expctl } from './run-expctl.js';
 
 // expctl as operators run it: a child process (Node + tsx loader, the CLI's TypeScript source) with the
 // environment of an in-process test worker, against the real broker, Redis and Postgres.
-
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `expctl args…` with exactly `env` (plus PATH/HOME), resolving with its exit code and output. */
-function expctl(args: string[], env: Record<string, string> = {}, options: { launcher?: boolean; timeoutMs?: number } = {}): Promise<Run> {
-  const entry = options.launcher ? [join(root, 'bin/expctl.js')] : ['--import', tsxLoader, join(root, 'src/cli/expctl.ts')];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...entry, ...args], {
-      cwd: root,
-      env: { PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/tmp', EXPCTL_FROM_SOURCE: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`expctl ${args.join(' ')} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 45_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const nextId = () => randomInt(1_000_000, 2_000_000_000);
 
@@ -84,7 +37,7 @@ describe('expctl', () => {
   };
 
   it('--help of every command exits 0 with usage; an unknown command exits 2', async () => {
-    const commands = [[], ['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay']];
+    const commands = [[], ['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay'], ['parked'], ['parked', 'list'], ['parked', 'retry'], ['parked', 'discard']];
     const runs = await Promise.all(commands.map((c) => expctl([...c, '--help'])));
     runs.forEach((run, i) => {
       expect(run.code, `${commands[i]!.join(' ')} --help: ${run.stderr}`).toBe(0);
