@@ -11,7 +11,7 @@ import { createKafka, ensureTopics, workerTopics } from './transport/kafka.js';
 import { startCommandConsumer } from './transport/command-consumer.js';
 import { OutboxRelay } from './transport/outbox-relay.js';
 import { startHttpServer } from './transport/http.js';
-import { kafkaDeadLetterSink, kafkaReplyPublisher } from './transport/kafka-sinks.js';
+import { createReplyProducer, kafkaDeadLetterSink, kafkaReplyPublisher } from './transport/kafka-sinks.js';
 import { createQueues, jobScheduler, replySink, retryScheduler, type Queues } from './jobs/queues.js';
 import { startReplyWorker } from './jobs/reply-worker.js';
 import { startCommandRetryWorker } from './jobs/command-retry-worker.js';
@@ -20,6 +20,7 @@ import { CommandPipeline } from './pipeline/command-pipeline.js';
 import { Reconciler } from './pipeline/reconciler.js';
 import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
+import { countParked } from './models/parked.js';
 
 export interface WorkerApp {
   knex: Knex;
@@ -56,17 +57,19 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     const created = await ensureTopics(kafka, workerTopics(config), 30_000, logger);
     if (created.length) logger.info({ topics: created }, 'created missing topics');
 
-    // Events must leave in outbox order per key: an idempotent producer with one request in flight.
-    // Replies and DLQ messages have no order to keep, so they get a producer that pipelines requests.
-    const relayProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    // Events must leave in outbox order per key: the relay has an idempotent producer with one request in flight.
+    // DLQ messages have no order to keep, so they get a producer that pipelines requests; replies get one of
+    // their own that never creates a topic (kafka-sinks.ts).
     const producer: Producer = kafka.producer();
-    await Promise.all([relayProducer.connect(), producer.connect()]);
-    closers.push({ name: 'kafka producers', close: () => Promise.all([relayProducer.disconnect(), producer.disconnect()]) });
+    const replyProducer = createReplyProducer(kafka, logger);
+    await producer.connect();
+    closers.push({ name: 'kafka producers', close: () => Promise.all([producer.disconnect(), replyProducer.disconnect()]) });
+    metrics.parkedSource.count = () => countParked(knex);
 
     const ports: PipelinePorts = {
-      replies: replySink(queues),
+      replies: replySink(queues, { attempts: config.REPLY_DELIVERY_ATTEMPTS }),
       retries: retryScheduler(queues, { attempts: config.COMMAND_RETRY_ATTEMPTS, baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS }),
-      deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, logger, metrics }),
+      deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, knex, logger, metrics }),
       jobs: jobScheduler(queues, () => installSchedules(queues.results, config, { onlyMissing: true })),
     };
     const reconciler = new Reconciler({
@@ -78,12 +81,17 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     });
     const pipeline = new CommandPipeline({ knex, config, ports, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
 
-    const relay = new OutboxRelay({ databaseUrl: config.DATABASE_URL, producer: relayProducer, logger, metrics });
+    const relay = new OutboxRelay({
+      databaseUrl: config.DATABASE_URL,
+      createProducer: () => kafka.producer({ idempotent: true, maxInFlightRequests: 1 }),
+      logger,
+      metrics,
+    });
     relay.start();
     closers.push({ name: 'outbox relay', close: () => relay.stop() });
 
     const workers: Worker[] = [
-      startReplyWorker({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, knex, publisher: kafkaReplyPublisher(producer), logger, metrics }),
+      startReplyWorker({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, knex, publisher: kafkaReplyPublisher(replyProducer), logger, metrics }),
       startCommandRetryWorker({
         redisUrl: config.REDIS_URL,
         prefix: config.QUEUE_PREFIX,

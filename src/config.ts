@@ -74,6 +74,11 @@ const schema = z.object({
       }
     }),
   INBOX_REPLY_RETENTION_DAYS: int(1).default(30),
+  /**
+   * Attempts at delivering a reply whose topic is missing or that fails in a way of its own, before it is parked.
+   * A reply the broker refuses for good is parked at once; one that waits for an unreachable broker uses none.
+   */
+  REPLY_DELIVERY_ATTEMPTS: int(1, 1000).default(20),
   COMMAND_RETRY_BACKOFF_MS: int(1).default(1000),
   QUEUE_PREFIX: z.string().min(1).default('expw'),
 

@@ -1,5 +1,9 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TRACKING_REJECTION_LABELS } from './contracts/tracking.js';
+
+/** `kind` of the parked-message metrics: outbox events, replies, DLQ copies of unreadable commands. */
+export const PARKED_KINDS = ['event', 'reply', 'dead_letter'] as const;
+export type ParkedKind = (typeof PARKED_KINDS)[number];
 
 // Prometheus metrics served on /metrics. One registry per worker instance (tests run several).
 // Unauthenticated input must not grow /metrics (CONTRACT.md "Limits and hostile input"): every label value comes
@@ -16,6 +20,8 @@ export type ResultsOutcome = (typeof RESULTS_OUTCOMES)[number];
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'expw_' });
+  /** Set by the app: counts the parked rows in Postgres when /metrics is scraped. */
+  const parkedSource: { count?: () => Promise<Record<ParkedKind, number>> } = {};
   const metrics = {
     registry,
     commands: new Counter({ name: 'expw_commands_total', help: 'Commands answered, by type and reply status', labelNames: ['type', 'status'], registers: [registry] }),
@@ -38,7 +44,26 @@ export function createMetrics() {
     }),
     trackingAccepted: new Counter({ name: 'expw_tracking_events_total', help: 'Tracking events stored', registers: [registry] }),
     trackingRejected: new Counter({ name: 'expw_tracking_rejected_total', help: 'Tracking events rejected to the tracking DLQ, by reason', labelNames: ['reason'], registers: [registry] }),
+    parkedMessages: new Counter({
+      name: 'expw_parked_messages_total',
+      help: 'Messages parked in Postgres because the broker refused them for good or their attempts ran out, by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    parkedNow: new Gauge({
+      name: 'expw_parked_messages',
+      help: 'Parked messages in Postgres not yet retried or discarded (expctl parked list), by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+      async collect() {
+        // Three counts over partial indexes per scrape; while the database fails, the last values stay.
+        const counts = await parkedSource.count?.().catch(() => undefined);
+        if (counts) for (const kind of PARKED_KINDS) this.set({ kind }, counts[kind]);
+      },
+    }),
+    parkedSource,
   };
+  for (const kind of PARKED_KINDS) metrics.parkedMessages.inc({ kind }, 0);
   for (const [source, reasons] of Object.entries(DLQ_REASONS)) for (const reason of reasons) metrics.dlq.inc({ source, reason }, 0);
   for (const reason of TRACKING_REJECTION_LABELS) metrics.trackingRejected.inc({ reason }, 0);
   return metrics;

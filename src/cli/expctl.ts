@@ -5,6 +5,7 @@ import { CliContext, CliError, ENVIRONMENT_HELP, EXIT, EXIT_CODES_HELP, type Cli
 import { registerSend } from './commands/send.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerDlq } from './commands/dlq.js';
+import { registerParked } from './commands/parked.js';
 import { dropKafkajsTimeoutWarning } from '../transport/kafka.js';
 
 // expctl: the operator CLI of the experimentation worker (package bin; `npm run cli -- <command>`).
@@ -15,7 +16,7 @@ export type { CliIO };
 /** A fresh commander program wired to `io`; actions report their exit code through `ctx.exitCode`. */
 export function buildProgram(io: CliIO, ctx: CliContext = new CliContext(io)): Command {
   const program = new Command('expctl')
-    .description('Operator CLI of the experimentation worker: send signed commands and print their replies, list and replay failed jobs, inspect and replay the commands DLQ.')
+    .description('Operator CLI of the experimentation worker: send signed commands and print their replies, list and replay failed jobs, inspect and replay the commands DLQ, retry or discard parked messages.')
     .option('--json', 'print machine-readable JSON on stdout instead of tables')
     .option('-v, --verbose', 'print progress and Kafka client warnings on stderr')
     .configureHelp({ showGlobalOptions: true })
@@ -35,11 +36,13 @@ Examples:
   $ expctl jobs replay cmd-0b6f6c1e-1f0e-4f57-9d1f-6a0f3e6c2a10
   $ expctl dlq list --json
   $ expctl dlq replay --all --dry-run
+  $ expctl parked list --kind replies
 Run \`expctl <command> --help\` for the options of each command.`,
     );
   registerSend(program, ctx);
   registerJobs(program, ctx);
   registerDlq(program, ctx);
+  registerParked(program, ctx);
   return program;
 }
 

@@ -19,7 +19,8 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 export type { CommandRetryJob } from '../contracts/jobs.js';
 
-export const replyJobId = (d: Pick<ReplyDelivery, 'id' | 'commandId'>) => `reply-${d.commandId}-${d.id}`;
+/** A retried parked reply's job has the next generation in its id: the old job may still exist (failed). */
+export const replyJobId = (d: Pick<ReplyDelivery, 'id' | 'commandId' | 'generation'>) => `reply-${d.commandId}-${d.id}${d.generation ? `-g${d.generation}` : ''}`;
 export const commandRetryJobId = (commandId: string) => `cmd-${commandId}`;
 
 /** BullMQ needs `maxRetriesPerRequest: null` on connections used by workers (blocking commands). */
@@ -34,13 +35,13 @@ export function createRedis(url: string, purpose: 'queue' | 'worker'): Redis {
 
 export const BACKOFF_STRATEGY = 'capped-exponential';
 
-/** Replies are retried until delivered: many attempts, backoff capped at 30 s (about an hour in all), then parked. */
-export const replyJobOptions: JobsOptions = {
-  attempts: 120,
-  backoff: { type: BACKOFF_STRATEGY, delay: 250 },
-  removeOnComplete: true,
-  removeOnFail: false,
-};
+/**
+ * A reply job makes `attempts` attempts (REPLY_DELIVERY_ATTEMPTS; backoff capped at 30 s, so 20 take about
+ * 7 minutes), then it is parked. Waiting for an unreachable broker uses none (src/jobs/reply-worker.ts).
+ */
+export function replyJobOptions(attempts: number): JobsOptions {
+  return { attempts, backoff: { type: BACKOFF_STRATEGY, delay: 250 }, removeOnComplete: true, removeOnFail: false };
+}
 
 /**
  * Attempts are counted in Postgres (held_commands.attempts); BullMQ only paces them. Completed jobs are kept a
@@ -77,12 +78,13 @@ export function createQueues(redisUrl: string, prefix: string): Queues {
   };
 }
 
-export function replySink(queues: Pick<Queues, 'replies'>): ReplySink {
+export function replySink(queues: Pick<Queues, 'replies'>, options: { attempts: number }): ReplySink {
+  const jobOptions = replyJobOptions(options.attempts);
   return {
     async enqueue(deliveries) {
       for (let i = 0; i < deliveries.length; i += 500) {
         const chunk = deliveries.slice(i, i + 500);
-        await queues.replies.addBulk(chunk.map((d) => ({ name: 'reply', data: d, opts: { ...replyJobOptions, jobId: replyJobId(d) } })));
+        await queues.replies.addBulk(chunk.map((d) => ({ name: 'reply', data: d, opts: { ...jobOptions, jobId: replyJobId(d) } })));
       }
     },
   };

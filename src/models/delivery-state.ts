@@ -13,6 +13,8 @@ export interface ReplyDelivery {
   commandId: string;
   topic: string;
   reply: Reply;
+  /** How often an operator has sent it again after it was parked (part of its job id); absent means 0. */
+  generation?: number;
 }
 
 /** A reply to record; `reply: null` means the inbox's stored reply of `commandId`. */
@@ -52,8 +54,8 @@ export async function parkReplyDelivery(db: Db, id: number, error: string): Prom
 
 /** Undelivered, unparked replies recorded more than `minAgeMs` ago, oldest first. */
 export async function pendingReplyDeliveries(db: Db, minAgeMs: number, limit: number): Promise<ReplyDelivery[]> {
-  const { rows } = await db.raw<{ rows: { id: number; command_id: string; topic: string; reply: Reply }[] }>(
-    `select d.id, d.command_id, d.topic, coalesce(d.reply, c.reply) as reply
+  const { rows } = await db.raw<{ rows: { id: number; command_id: string; topic: string; reply: Reply; generation: number }[] }>(
+    `select d.id, d.command_id, d.topic, coalesce(d.reply, c.reply) as reply, d.generation
      from reply_deliveries d
      left join processed_commands c on c.command_id = d.command_id
      where d.delivered_at is null and d.parked_at is null
@@ -63,7 +65,36 @@ export async function pendingReplyDeliveries(db: Db, minAgeMs: number, limit: nu
      limit ?`,
     [minAgeMs, limit],
   );
-  return rows.map((r) => ({ id: Number(r.id), commandId: r.command_id, topic: r.topic, reply: r.reply }));
+  return rows.map(toReplyDelivery);
+}
+
+const toReplyDelivery = (r: { id: number; command_id: string; topic: string; reply: Reply; generation: number }): ReplyDelivery => ({
+  id: Number(r.id),
+  commandId: r.command_id,
+  topic: r.topic,
+  reply: r.reply,
+  ...(r.generation ? { generation: r.generation } : {}),
+});
+
+/**
+ * An operator's retry of parked replies (all of them, or those of `ids`): unparked with the next generation, so
+ * that their new jobs have ids of their own; returned as the reply queue carries them. Discarded replies, and
+ * those whose stored reply is gone, stay as they are.
+ */
+export async function unparkReplyDeliveries(db: Db, ids: number[] | 'all'): Promise<ReplyDelivery[]> {
+  const { rows } = await db.raw<{ rows: { id: number; command_id: string; topic: string; reply: Reply; generation: number }[] }>(
+    `with unparked as (
+       update reply_deliveries d set parked_at = null, last_error = null, generation = generation + 1
+       where d.parked_at is not null and d.discarded_at is null and d.delivered_at is null
+         and (?::boolean or d.id = any(?::bigint[]))
+         and (d.reply is not null or exists (select 1 from processed_commands c where c.command_id = d.command_id and c.reply is not null))
+       returning d.id, d.command_id, d.topic, d.reply, d.generation)
+     select u.id, u.command_id, u.topic, coalesce(u.reply, c.reply) as reply, u.generation
+     from unparked u left join processed_commands c on c.command_id = u.command_id
+     order by u.id`,
+    [ids === 'all', ids === 'all' ? [] : ids],
+  );
+  return rows.map(toReplyDelivery);
 }
 
 export async function pruneDeliveredReplies(db: Db, olderThanMs: number): Promise<number> {

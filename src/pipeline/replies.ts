@@ -5,6 +5,27 @@ import type { ReplyPublisher } from './ports.js';
 // What the reply queue's jobs do: publish a recorded reply, then mark it delivered. A crash in between sends it
 // again (replies are at least once; the client matches them by command id).
 
+/**
+ * Why a publisher could not hand a reply over, as it tells the reply worker:
+ * - `refused`: the broker refuses it for good (too large for its topic, an invalid or forbidden topic): parked now;
+ * - `missing-topic`: its topic does not exist (the worker never creates one): tried again a few times, then parked;
+ * - `unreachable`: Kafka cannot be reached or is electing leaders: not this reply's fault, tried again as long as
+ *   it lasts, without using up its attempts;
+ * - `other`: anything else: tried again, using up its attempts.
+ */
+export type ReplyFailure = 'refused' | 'missing-topic' | 'unreachable' | 'other';
+
+export class ReplyNotPublished extends Error {
+  constructor(
+    readonly failure: ReplyFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ReplyNotPublished';
+  }
+}
+
 export async function deliverReply(deps: { knex: Knex; publisher: ReplyPublisher }, delivery: ReplyDelivery): Promise<void> {
   await deps.publisher.publish(delivery);
   await markRepliesDelivered(deps.knex, [delivery.id]);

@@ -1,8 +1,8 @@
-import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { CommandPipeline, InboundMessage } from '../pipeline/command-pipeline.js';
 import { BatchStopped } from '../pipeline/retry-in-place.js';
-import { waitForGroupCoordinator } from './kafka.js';
+import { stringHeaders, waitForGroupCoordinator } from './kafka.js';
 
 /**
  * A partition's batch is worked through in stretches of this many messages: small enough that replies are not
@@ -66,13 +66,4 @@ export async function startCommandConsumer(options: {
     },
   });
   return consumer;
-}
-
-export function stringHeaders(headers: IHeaders | undefined): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const first = Array.isArray(value) ? value[0] : value;
-    out[name.toLowerCase()] = first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
-  }
-  return out;
 }

@@ -1,92 +1,59 @@
-import type { IHeaders, Message, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
+import type { Knex } from 'knex';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { parkDeadLetter, type DeadLetterCopy } from '../models/parked.js';
+import { byteCappedChunks, classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
 
-// Sending copies of messages to a DLQ topic (CONTRACT.md: the original key, value and headers, plus x-dlq-reason
-// and x-original-topic/-partition/-offset). The broker's message.max.bytes (1 MiB by default) bounds a whole
-// record batch, and kafkajs puts all the messages of one send for one partition into one batch: an uncapped batch
-// of rejects, or a single reject near the limit plus our headers, would be refused for good, and the consumer
-// that must get its rejects out before committing would retry it for ever (a stuck partition).
+// Sending copies of messages to a DLQ topic (CONTRACT.md: the original key, value and headers, plus x-dlq-reason and
+// x-original-topic/-partition/-offset), for both DLQs. The broker bounds each record batch (max.message.bytes), and
+// kafkajs puts all the messages of one send for one partition into one batch: an uncapped batch of rejects, or one
+// reject near the limit plus our headers, would be refused for good, and a consumer that must get its rejects out
+// before committing would retry it for ever.
 
-/** Estimated bytes of DLQ copies per send: half the broker's default limit, leaving room for batch overhead. */
-export const DLQ_SEND_BYTES = 512 * 1024;
-/** A record's own framing (lengths, offsets, timestamp deltas), generously. */
-const RECORD_OVERHEAD_BYTES = 64;
-
-/** Set instead of the original value and headers on a copy the broker refused as too large. */
-export const OMITTED_HEADER = 'x-dlq-omitted';
-
-export interface DeadLetterCopy {
-  key: Buffer | string | null;
-  value: Buffer | null;
-  /** The original message's headers. */
-  headers: IHeaders;
-  /** x-dlq-reason, x-original-topic, …: they win over original headers of the same name. */
-  dlqHeaders: Record<string, string>;
+export interface DeadLetterSender {
+  producer: Producer;
+  knex: Knex;
+  logger: Logger;
+  metrics: Pick<Metrics, 'parkedMessages'>;
 }
 
 /**
- * Sends `copies` to `topic` in order, in sends of at most DLQ_SEND_BYTES (estimated). A send the broker refuses
- * as too large (its limit is lower than ours) is split in halves; a single copy it refuses is sent without the
- * original value and headers, with OMITTED_HEADER saying how many bytes were left out. Other errors are thrown.
+ * Sends `copies` (all to one DLQ topic) in order, in sends capped in bytes. A send the broker refuses for good is
+ * repeated one copy at a time, and a copy it still refuses is parked in Postgres with its bytes (`expctl parked`):
+ * durable either way, so the source offset can be committed. Other errors (an unreachable broker) are thrown.
+ * Returns the copies that were parked.
  */
-export async function sendDeadLetters(producer: Producer, topic: string, copies: DeadLetterCopy[]): Promise<void> {
-  let batch: DeadLetterCopy[] = [];
-  let bytes = 0;
-  for (const copy of copies) {
-    const size = copySize(copy);
-    if (batch.length && bytes + size > DLQ_SEND_BYTES) {
-      await sendOrSplit(producer, topic, batch);
-      batch = [];
-      bytes = 0;
+export async function sendDeadLetters(sender: DeadLetterSender, copies: DeadLetterCopy[]): Promise<Set<DeadLetterCopy>> {
+  const parked = new Set<DeadLetterCopy>();
+  const send = (chunk: DeadLetterCopy[]) => {
+    const messages = chunk.map((c) => ({ key: c.key, value: c.value, headers: c.headers }));
+    return sender.producer.send({ topic: chunk[0]!.topic, acks: -1, compression: compressionFor(messages.reduce((n, m) => n + messageBytes(m), 0)), messages });
+  };
+  for (const chunk of byteCappedChunks(copies, (c) => messageBytes(c))) {
+    try {
+      await send(chunk);
+    } catch (error) {
+      if (classifySendError(error).failure !== 'refused') throw error;
+      for (const copy of chunk) {
+        try {
+          await send([copy]);
+        } catch (single) {
+          const { failure, detail } = classifySendError(single);
+          if (failure !== 'refused') throw single;
+          await parkDeadLetter(sender.knex, copy, detail);
+          sender.metrics.parkedMessages.inc({ kind: 'dead_letter' });
+          sender.logger.error({ topic: copy.topic, partition: copy.partition, offset: copy.offset, bytes: copy.value?.length ?? 0, error: detail }, 'the DLQ topic refused a copy for good; parked (expctl parked list)');
+          parked.add(copy);
+        }
+      }
     }
-    batch.push(copy);
-    bytes += size;
   }
-  if (batch.length) await sendOrSplit(producer, topic, batch);
+  return parked;
 }
 
-async function sendOrSplit(producer: Producer, topic: string, batch: DeadLetterCopy[]): Promise<void> {
-  try {
-    await producer.send({ topic, acks: -1, messages: batch.map(fullCopy) });
-  } catch (error) {
-    if (!isMessageTooLarge(error)) throw error;
-    if (batch.length === 1) {
-      await producer.send({ topic, acks: -1, messages: [omittedCopy(batch[0]!)] });
-      return;
-    }
-    const half = Math.ceil(batch.length / 2);
-    await sendOrSplit(producer, topic, batch.slice(0, half));
-    await sendOrSplit(producer, topic, batch.slice(half));
-  }
-}
-
-function fullCopy(copy: DeadLetterCopy): Message {
-  const original = Object.fromEntries(Object.entries(copy.headers).filter(([, v]) => v !== undefined));
-  return { key: copy.key, value: copy.value, headers: { ...original, ...copy.dlqHeaders } };
-}
-
-function omittedCopy(copy: DeadLetterCopy): Message {
-  const left = copySize(copy) - headersSize(copy.dlqHeaders) - RECORD_OVERHEAD_BYTES;
-  return { key: copy.key, value: null, headers: { ...copy.dlqHeaders, [OMITTED_HEADER]: `value and headers (${left} bytes): too large for the DLQ topic` } };
-}
-
-const bytesOf = (part: Buffer | string | null | undefined) => (part == null ? 0 : typeof part === 'string' ? Buffer.byteLength(part) : part.length);
-
-function headersSize(headers: IHeaders): number {
-  let total = 0;
-  for (const [name, value] of Object.entries(headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) total += Buffer.byteLength(name) + bytesOf(v) + 8;
-  }
-  return total;
-}
-
-const copySize = (copy: DeadLetterCopy) => RECORD_OVERHEAD_BYTES + bytesOf(copy.key) + bytesOf(copy.value) + headersSize(copy.headers) + headersSize(copy.dlqHeaders);
-
-/** True for the broker's MESSAGE_TOO_LARGE, also when kafkajs' retry wrappers carry it as a cause. */
-export function isMessageTooLarge(error: unknown): boolean {
-  let current = error as { type?: string; cause?: unknown; originalError?: unknown } | undefined;
-  for (let depth = 0; current && depth < 5; depth++) {
-    if (current.type === 'MESSAGE_TOO_LARGE') return true;
-    current = (current.cause ?? current.originalError) as typeof current;
-  }
-  return false;
+/** A copy's headers: the original ones (as text), and ours, which win over originals of the same name. */
+export function deadLetterHeaders(original: Record<string, string | undefined>, ours: Record<string, string>): Record<string, string> {
+  const kept = Object.fromEntries(Object.entries(original).filter((e): e is [string, string] => e[1] !== undefined));
+  return { ...kept, ...ours };
 }

@@ -1,6 +1,7 @@
-import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type IHeaders, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { Config } from '../config.js';
+import { OUTPUT_TOPIC_MAX_MESSAGE_BYTES } from './kafka-limits.js';
 
 // kafkajs 2.2.4 schedules a negative timeout on Node 24 (tulios/kafkajs#1751); Node clamps it to 1 ms,
 // which is what kafkajs meant, so that one warning is dropped and every other warning still prints.
@@ -53,15 +54,21 @@ export function createKafka(brokers: string[], logger: Logger, clientId = 'exper
   });
 }
 
-/** The topics of CONTRACT.md, with their partition counts. */
+/**
+ * Topic configuration of the worker's output topics: large replies and events (compressed) must fit, and a DLQ
+ * copy is the original message plus headers, so it can be larger than the broker's default limit allows.
+ */
+export const outputTopicConfig: ITopicConfig['configEntries'] = [{ name: 'max.message.bytes', value: String(OUTPUT_TOPIC_MAX_MESSAGE_BYTES) }];
+
+/** The topics of CONTRACT.md, with their partition counts; the output topics with `outputTopicConfig`. */
 export function workerTopics(config: Config): ITopicConfig[] {
   return [
     { topic: config.COMMANDS_TOPIC, numPartitions: config.COMMANDS_PARTITIONS },
-    { topic: config.EVENTS_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
-    { topic: config.REPLIES_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
+    { topic: config.EVENTS_TOPIC, numPartitions: config.TOPIC_PARTITIONS, configEntries: outputTopicConfig },
+    { topic: config.REPLIES_TOPIC, numPartitions: config.TOPIC_PARTITIONS, configEntries: outputTopicConfig },
     { topic: config.TRACKING_TOPIC, numPartitions: config.TOPIC_PARTITIONS },
-    { topic: config.DLQ_TOPIC, numPartitions: 1 },
-    { topic: config.TRACKING_DLQ_TOPIC, numPartitions: 1 },
+    { topic: config.DLQ_TOPIC, numPartitions: 1, configEntries: outputTopicConfig },
+    { topic: config.TRACKING_DLQ_TOPIC, numPartitions: 1, configEntries: outputTopicConfig },
   ];
 }
 
@@ -151,4 +158,14 @@ async function untilKafkaAnswers(
       await admin.disconnect().catch(() => {});
     }
   }
+}
+
+/** Kafka headers as text (the first value of each, lower-cased names), as the pipeline and the DLQs use them. */
+export function stringHeaders(headers: IHeaders | undefined): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(value) ? value[0] : value;
+    out[name.toLowerCase()] = first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
 }

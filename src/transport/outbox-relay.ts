@@ -1,8 +1,10 @@
 import pg from 'pg';
-import type { Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { OUTBOX_CHANNEL } from '../pipeline/execute-command.js';
+import { MAX_REQUEST_BYTES, byteCappedChunks, classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
+import { RenewableProducer } from './renewable-producer.js';
 
 // Advisory-lock key shared by every worker instance: only the holder publishes, so events leave in outbox
 // id order, which keeps per-key order across instances. The lock lives on the relay's own connection; if
@@ -11,11 +13,13 @@ const RELAY_LOCK_KEY = 7_302_114_001;
 
 export interface OutboxRelayOptions {
   databaseUrl: string;
-  producer: Producer;
+  /** Makes the relay's producer (idempotent, one request in flight); the relay connects it, and makes a new one after a failed send. */
+  createProducer: () => Producer;
   logger: Logger;
   metrics: Metrics;
   pollIntervalMs?: number;
   batchSize?: number;
+  maxRequestBytes?: number;
   retainPublishedMs?: number;
 }
 
@@ -27,6 +31,18 @@ interface OutboxRow {
   headers: Record<string, string>;
 }
 
+interface Outgoing {
+  id: string;
+  topic: string;
+  message: Message;
+  bytes: number;
+}
+
+const outgoing = (row: OutboxRow): Outgoing => {
+  const message = { key: row.message_key, value: JSON.stringify(row.payload), headers: row.headers };
+  return { id: row.id, topic: row.topic, message, bytes: messageBytes(message) };
+};
+
 export class OutboxRelay {
   private client: pg.Client | undefined;
   private leader = false;
@@ -36,8 +52,11 @@ export class OutboxRelay {
   private loop: Promise<void> | undefined;
   private lastPrune = 0;
   private failingSince: number | undefined;
+  private readonly producer: RenewableProducer;
 
-  constructor(private readonly options: OutboxRelayOptions) {}
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.producer = new RenewableProducer(options.createProducer, { logger: options.logger, name: 'outbox relay' });
+  }
 
   get isLeader(): boolean {
     return this.leader;
@@ -80,6 +99,7 @@ export class OutboxRelay {
       }
     }
     await this.disconnect();
+    await this.producer.disconnect();
   }
 
   private async connect(): Promise<void> {
@@ -105,30 +125,80 @@ export class OutboxRelay {
     }
   }
 
-  /** Publishes unpublished rows in id order, a batch at a time, marking each batch once Kafka has it. */
+  /**
+   * Publishes unpublished rows in id order, a batch at a time, in requests capped in bytes, marking each request's
+   * rows once Kafka has them. Parked rows are skipped: they no longer hold back the rows behind them.
+   */
   private async drain(): Promise<void> {
     const client = this.client!;
     const batchSize = this.options.batchSize ?? 500;
     this.pending = false;
     for (;;) {
       const { rows } = await client.query<OutboxRow>(
-        'select id, topic, message_key, payload, headers from outbox where published_at is null order by id limit $1',
+        'select id, topic, message_key, payload, headers from outbox where published_at is null and parked_at is null order by id limit $1',
         [batchSize],
       );
       if (rows.length === 0) return;
-      const byTopic = new Map<string, OutboxRow[]>();
-      for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
-      await this.options.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, topicRows]) => ({
-          topic,
-          messages: topicRows.map((r) => ({ key: r.message_key, value: JSON.stringify(r.payload), headers: r.headers })),
-        })),
-      });
-      await client.query('update outbox set published_at = now() where id = any($1::bigint[])', [rows.map((r) => r.id)]);
-      this.options.metrics.eventsPublished.inc(rows.length);
+      for (const chunk of byteCappedChunks(rows.map(outgoing), (m) => m.bytes, this.options.maxRequestBytes ?? MAX_REQUEST_BYTES)) {
+        await this.publish(chunk);
+      }
       if (rows.length < batchSize) return;
     }
+  }
+
+  /**
+   * One request; when the broker refuses it for good, the same messages one at a time (kafkajs names no message,
+   * only the first partition's error), parking each one it still refuses. Other failures are thrown: the run loop
+   * tries again, as long as it takes, so nothing is skipped while Kafka is away.
+   */
+  private async publish(chunk: Outgoing[]): Promise<void> {
+    try {
+      await this.send(chunk);
+      await this.markPublished(chunk);
+      return;
+    } catch (error) {
+      const { failure, detail } = classifySendError(error);
+      if (failure !== 'refused' || chunk.length === 1) {
+        if (failure === 'refused') return this.park(chunk[0]!, detail);
+        throw error;
+      }
+      this.options.logger.warn({ messages: chunk.length, error: detail }, 'the broker refused a batch of events; sending them one at a time');
+    }
+    for (const message of chunk) {
+      try {
+        await this.send([message]);
+        await this.markPublished([message]);
+      } catch (error) {
+        const { failure, detail } = classifySendError(error);
+        if (failure !== 'refused') throw error;
+        await this.park(message, detail);
+      }
+    }
+  }
+
+  private async send(messages: Outgoing[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const m of messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m.message]);
+    await this.producer.sendBatch(
+      {
+        acks: -1,
+        compression: compressionFor(messages.reduce((n, m) => n + m.bytes, 0)),
+        topicMessages: [...byTopic].map(([topic, topicMessages]) => ({ topic, messages: topicMessages })),
+      },
+      // Whatever failed, some partitions may have taken their records: a fresh producer id keeps sequences in step.
+      { renewOn: () => true },
+    );
+  }
+
+  private async markPublished(messages: Outgoing[]): Promise<void> {
+    await this.client!.query('update outbox set published_at = now() where id = any($1::bigint[])', [messages.map((m) => m.id)]);
+    this.options.metrics.eventsPublished.inc(messages.length);
+  }
+
+  private async park(message: Outgoing, error: string): Promise<void> {
+    await this.client!.query('update outbox set parked_at = now(), last_error = $2 where id = $1', [message.id, error]);
+    this.options.metrics.parkedMessages.inc({ kind: 'event' });
+    this.options.logger.error({ outboxId: message.id, topic: message.topic, bytes: message.bytes, error }, 'the broker refused an event for good; parked (expctl parked list)');
   }
 
   private async prune(): Promise<void> {

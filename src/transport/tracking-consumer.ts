@@ -6,7 +6,9 @@ import type { Metrics } from '../metrics.js';
 import { isRejection, parseTrackingMessage, type TrackingRejection } from '../contracts/tracking.js';
 import { FUTURE_TOLERANCE_MS, PartitionManager, dayStart, insertTrackingBatch, oldestAccepted, type TrackingRow } from '../results/tracking-store.js';
 import { BatchStopped, retryInPlace } from '../pipeline/retry-in-place.js';
-import { sendDeadLetters } from './dead-letters.js';
+import { deadLetterHeaders, sendDeadLetters } from './dead-letters.js';
+import { stringHeaders } from './kafka.js';
+import type { DeadLetterCopy } from '../models/parked.js';
 import { waitForGroupCoordinator } from './kafka.js';
 
 /** Messages written per transaction; a fetched batch larger than this is written in several. */
@@ -219,19 +221,24 @@ export class TrackingIngester {
   }
 
   private async sendToDlq(topic: string, partition: number, rejected: Rejected[]): Promise<void> {
-    const copies = rejected.map(({ message, rejection }) => ({
+    const { config, producer, knex, logger, metrics } = this.options;
+    const copies: DeadLetterCopy[] = rejected.map(({ message, rejection }) => ({
+      topic: config.TRACKING_DLQ_TOPIC,
+      sourceTopic: topic,
+      partition,
+      offset: message.offset,
       key: message.key,
       value: message.value,
-      headers: message.headers ?? {},
-      dlqHeaders: {
+      headers: deadLetterHeaders(stringHeaders(message.headers), {
         'x-dlq-reason': rejection.reason,
         'x-dlq-source': 'tracking',
         'x-original-topic': topic,
         'x-original-partition': String(partition),
         'x-original-offset': message.offset,
-      },
+      }),
+      reason: rejection.reason,
     }));
-    await sendDeadLetters(this.options.producer, this.options.config.TRACKING_DLQ_TOPIC, copies);
+    await sendDeadLetters({ producer, knex, logger, metrics }, copies);
   }
 
   /** Runs `work` until it succeeds (see retryInPlace); false if the partition is lost meanwhile. */

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka } from 'kafkajs';
 import type { Config } from '../../config.js';
-import { OMITTED_HEADER } from '../../transport/dead-letters.js';
 import { CliError, EXIT, isoTime, preview, usageError } from './context.js';
 
 // The DLQ topics as expctl reads them (CONTRACT.md: original key, value and headers, plus x-dlq-reason and
@@ -197,7 +196,6 @@ export function incompleteError(topic: string, missing: OffsetRange[], timeoutMs
  * Anyone who can write to a DLQ topic can forge headers: this keeps a replay from writing elsewhere.
  */
 export function replayRefusal(message: Pick<DlqMessage, 'headers'>, sourceTopic: string): string | null {
-  if (message.headers[OMITTED_HEADER] !== undefined) return `its value was not kept (${OMITTED_HEADER})`;
   const raw = message.headers['x-original-topic'];
   if (raw === undefined) return 'it has no x-original-topic header';
   if (Array.isArray(raw) && raw.length !== 1) return 'it has more than one x-original-topic header';

@@ -64,7 +64,7 @@ function target(jobId: string | undefined, all: boolean | undefined, verb: strin
   return { ...(jobId !== undefined ? { jobId } : {}), all: Boolean(all) };
 }
 
-async function withQueue<T>(ctx: CliContext, name: QueueName, fn: (queue: Queue) => Promise<T>): Promise<T> {
+export async function withQueue<T>(ctx: CliContext, name: QueueName, fn: (queue: Queue) => Promise<T>): Promise<T> {
   const config = ctx.config({ requireCommandKeys: false });
   const { Queue } = await import('bullmq');
   const redis: Redis = await ctx.redis(config);

@@ -27,7 +27,7 @@ describe('expctl', () => {
   const dlqCount = () => messageCount(worker.config, worker.config.DLQ_TOPIC);
 
   it('--help of every command exits 0 with usage; an unknown command exits 2', async () => {
-    const commands = [[], ['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay']];
+    const commands = [[], ['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay'], ['parked'], ['parked', 'list'], ['parked', 'retry'], ['parked', 'discard']];
     const runs = await Promise.all(commands.map((c) => expctl([...c, '--help'])));
     runs.forEach((run, i) => {
       expect(run.code, `${commands[i]!.join(' ')} --help: ${run.stderr}`).toBe(0);

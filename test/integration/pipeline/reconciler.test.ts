@@ -7,7 +7,8 @@ import { Reconciler } from '../../../src/pipeline/reconciler.js';
 import type { PipelinePorts } from '../../../src/pipeline/ports.js';
 import type { JobDraft } from '../../../src/handlers/types.js';
 import type { HeldCommandRef, ReplyDelivery } from '../../../src/models/delivery-state.js';
-import { holdCommand, insertReplyDeliveries, markRepliesDelivered } from '../../../src/models/delivery-state.js';
+import { holdCommand, insertReplyDeliveries, markRepliesDelivered, parkReplyDelivery, unparkReplyDeliveries } from '../../../src/models/delivery-state.js';
+import { discardParked } from '../../../src/models/parked.js';
 
 // The reconciler against the real Postgres, with in-memory ports standing in for BullMQ: what Postgres records
 // as still to do is handed to the ports, and nothing else.
@@ -59,6 +60,22 @@ describe('reconciler', () => {
     const heads = seen.held.filter((h) => commandIds.includes(h.commandId));
     expect(heads.map((h) => h.commandId)).toEqual([commandIds[0]]); // only the head: the second waits behind it
     expect(seen.schedules).toBe(1);
+  });
+
+  it('leaves parked and discarded replies alone; one an operator retried comes back with its next generation', async () => {
+    const drafts = ['parked', 'discarded', 'retried'].map((c) => ({ commandId: randomUUID(), topic: 'some.replies', reply: reply(c), stored: false }));
+    const [parked, discarded, retried] = await insertReplyDeliveries(knex, drafts);
+    const ids = [parked!.id, discarded!.id, retried!.id];
+    await knex('reply_deliveries').whereIn('id', ids).update({ created_at: knex.raw("now() - interval '1 minute'") });
+    for (const id of ids) await parkReplyDelivery(knex, id, 'test: undeliverable');
+    expect(await discardParked(knex, 'reply', [discarded!.id])).toEqual([discarded!.id]);
+    expect((await unparkReplyDeliveries(knex, [retried!.id])).map((d) => [d.id, d.generation])).toEqual([[retried!.id, 1]]);
+
+    const { ports, seen } = memoryPorts();
+    await new Reconciler({ knex, ports, logger: createLogger('silent'), intervalMs: 60_000, inboxReplyRetentionDays: 30 }).tick();
+    const handed = seen.replies.filter((r) => ids.includes(r.id));
+    expect(handed.map((r) => [r.id, r.generation])).toEqual([[retried!.id, 1]]);
+    await knex('reply_deliveries').whereIn('id', ids).delete();
   });
 
   it('lets one instance reconcile at a time', async () => {

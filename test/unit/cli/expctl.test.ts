@@ -77,12 +77,14 @@ function harness(options: { env?: Record<string, string | undefined>; answer?: P
 }
 
 describe('expctl program', () => {
-  it('buildProgram gives a fresh commander program with the three command groups', () => {
+  it('buildProgram gives a fresh commander program with the four command groups', () => {
     const program = buildProgram(harness().io);
     expect(program.name()).toBe('expctl');
-    expect(program.commands.map((c) => c.name())).toEqual(['send', 'jobs', 'dlq']);
+    expect(program.commands.map((c) => c.name())).toEqual(['send', 'jobs', 'dlq', 'parked']);
     const jobs = program.commands.find((c) => c.name() === 'jobs')!;
     expect(jobs.commands.map((c) => c.name())).toEqual(['failed', 'replay', 'discard']);
+    const parked = program.commands.find((c) => c.name() === 'parked')!;
+    expect(parked.commands.map((c) => c.name())).toEqual(['list', 'retry', 'discard']);
   });
 
   it('--help exits 0, lists the commands and documents the exit codes', async () => {
@@ -94,7 +96,7 @@ describe('expctl program', () => {
     expect(h.stdout()).toMatch(/3 +timeout/);
   });
 
-  it.each([['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay']])(
+  it.each([['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay'], ['parked'], ['parked', 'list'], ['parked', 'retry'], ['parked', 'discard']])(
     '%s %s --help exits 0 with usage and examples, without any configuration',
     async (...args: string[]) => {
       const h = harness({ env: {} });
@@ -259,6 +261,23 @@ describe('expctl jobs and dlq arguments', () => {
       expect(await h.run('dlq', verb, '--topic', 'events')).toBe(2);
       expect(h.stderr()).toContain("option '-t, --topic <which>' argument 'events' is invalid. Allowed choices are commands, tracking.");
     }
+  });
+
+  it('parked retry and discard need an id of a known kind or --all (exit 2); an unreachable database exits 1', async () => {
+    for (const verb of ['retry', 'discard']) {
+      let h = harness();
+      expect(await h.run('parked', verb)).toBe(2);
+      expect(h.stderr()).toContain(`parked ${verb}: give an id`);
+      h = harness();
+      expect(await h.run('parked', verb, 'event-1', '--all')).toBe(2);
+      expect(h.stderr()).toContain('not both');
+      h = harness();
+      expect(await h.run('parked', verb, 'cmd-1')).toBe(2);
+      expect(h.stderr()).toContain('"cmd-1" is not an id like event-12');
+    }
+    const h = harness({ env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } });
+    expect(await h.run('parked', 'list')).toBe(1);
+    expect(h.stderr()).toContain('cannot reach Postgres at postgres://nobody@127.0.0.1:1/none');
   });
 
   it('jobs and dlq do not require COMMAND_KEYS but do check the rest of the configuration', async () => {
