@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, messageCount, setupTenant, startTestWorker, systemActor, type Tenant, type TestWorker } from '../harness.js';
 import { TRACKING_REJECTION_LABELS } from '../../../src/contracts/tracking.js';
 import { handlers } from '../../../src/handlers/registry.js';
-import { DLQ_REASONS, RESULTS_OUTCOMES } from '../../../src/metrics.js';
+import { DLQ_REASONS, PARKED_KINDS, RESULTS_OUTCOMES } from '../../../src/metrics.js';
 import { collectTopic, trackingProducer, waitForStored, type CollectedMessage } from '../results/helpers.js';
 
 // Hostile bytes sent raw to the tracking topic: each rejected to the tracking DLQ with a clear reason, never a
@@ -153,6 +153,8 @@ describe('hostile bytes on the tracking topic', () => {
         expect(TRACKING_REJECTION_LABELS, series).toContain(labels.reason);
       } else if (name!.startsWith('expw_results_compute_seconds')) {
         expect(RESULTS_OUTCOMES, series).toContain(labels.outcome);
+      } else if (name === 'expw_parked_messages_total' || name === 'expw_parked_messages') {
+        expect(PARKED_KINDS, series).toContain(labels.kind);
       } else if (Object.keys(labels).some((label) => label !== 'le')) {
         // The only other labels are the runtime's own (Node.js and process metrics), and histogram buckets.
         expect(name, series).toMatch(/^expw_(nodejs|process)_/);
