@@ -2,8 +2,8 @@
 # A real single-node Apache Kafka broker (KRaft), without Docker.
 #   scripts/kafka.sh start | stop | status | resolve
 # The broker's jars come from Maven Central (scripts/kafka/pom.xml) into .cache/kafka/libs, once.
-# State lives in .run/kafka (config, data, log, pid). `start` reuses a broker already answering on
-# the address; `stop` stops only a broker this script started.
+# State lives in .run/kafka (config, data, log, pid), or in KAFKA_RUN_DIR when set. `start` reuses a broker
+# already answering on the address; `stop` stops only a broker this script started (from the same run dir).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +14,7 @@ KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 KAFKA_READY_TIMEOUT_S="${KAFKA_READY_TIMEOUT_S:-120}"
 CACHE="$ROOT/.cache/kafka"
 LIBS="$CACHE/libs"
-RUN="$ROOT/.run/kafka"
+RUN="${KAFKA_RUN_DIR:-$ROOT/.run/kafka}"
 PIDFILE="$RUN/kafka.pid"
 LOG="$RUN/kafka.log"
 CONF="$RUN/server.properties"
@@ -127,6 +127,6 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   resolve) resolve ;;
-  -h|--help|help|"") sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: KAFKA_HOST, KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP (512m), KAFKA_READY_TIMEOUT_S (120)";;
+  -h|--help|help|"") sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: KAFKA_HOST, KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP (512m), KAFKA_READY_TIMEOUT_S (120), KAFKA_RUN_DIR (.run/kafka)";;
   *) die "unknown command '$1' (start|stop|status|resolve)" ;;
 esac
