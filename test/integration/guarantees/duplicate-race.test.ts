@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTenant, startTestWorker, type TestWorker } from '../harness.js';
 import { testDatabaseUrl } from '../env.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
-import { createKafka } from '../../../src/transport/kafka.js';
+import { createKafka, workerTopics } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
-import { deleteQueueKeys, holdLock, keysOnTwoPartitions, produceTogether, testPool, until, untilBlocked, withApplicationName } from './helpers.js';
+import { deleteQueueKeys, deleteTopics, holdLock, keysOnTwoPartitions, produceTogether, testPool, until, untilBlocked, withApplicationName } from './helpers.js';
 
 // README "Delivery and ordering guarantees", first point: "Two deliveries of one id racing each other are settled
 // by the inbox primary key: one commits, the other rolls back whole and answers with the stored reply."
@@ -41,7 +41,10 @@ afterAll(async () => {
   await producer?.disconnect();
   await worker?.stop();
   await db?.destroy();
-  if (worker) await deleteQueueKeys(worker.config.QUEUE_PREFIX);
+  if (worker) {
+    await deleteQueueKeys(worker.config.QUEUE_PREFIX);
+    await deleteTopics(worker.config.KAFKA_BROKERS, [...workerTopics(worker.config).map((t) => t.topic), worker.client.replyTopic]);
+  }
 });
 
 describe('two deliveries of one command id at the same time', () => {

@@ -1,6 +1,8 @@
 import knexFactory, { type Knex } from 'knex';
 import { Partitioners, type Producer } from 'kafkajs';
 import { sign } from '../../../src/client/index.js';
+import { createKafka } from '../../../src/transport/kafka.js';
+import { createLogger } from '../../../src/logger.js';
 import { Redis } from 'ioredis';
 import { testDatabaseUrl, testKeys, testRedisUrl } from '../env.js';
 
@@ -156,4 +158,17 @@ export async function produceTogether(producer: Producer, topic: string, message
     acks: -1,
     messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { 'x-key-id': key.keyId, 'x-signature': sign(m.value, key.secret) } })),
   });
+}
+
+/** Deletes topics a test created (on the shared broker too: only the test's own, named by its run id). */
+export async function deleteTopics(brokers: string[], topics: string[]): Promise<void> {
+  const admin = createKafka(brokers, createLogger('error'), 'guarantees-cleanup').admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const mine = topics.filter((t) => existing.has(t));
+    if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 15_000 });
+  } finally {
+    await admin.disconnect();
+  }
 }
