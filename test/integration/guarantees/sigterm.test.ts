@@ -1,6 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { afterAll, describe, expect, it } from 'vitest';
+import type { Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExperimentationClient } from '../../../src/client/index.js';
 import { loadConfig, type Config } from '../../../src/config.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
@@ -9,7 +10,7 @@ import { createKafka, ensureTopics, workerTopics } from '../../../src/transport/
 import { systemActor, testWorkerEnv } from '../harness.js';
 import { testDatabaseUrl, testKeys } from '../env.js';
 import { WorkerProcess, freePort } from '../worker-process.js';
-import { deleteQueueKeys, deleteTopics, holdLock, sleep, testPool, until, untilBlocked, withApplicationName } from './helpers.js';
+import { deleteQueueKeys, deleteTopics, holdLock, partitionOf, produceTogether, sleep, testPool, until, untilBlocked, withApplicationName } from './helpers.js';
 
 // README "Configuration" (SHUTDOWN_TIMEOUT_MS) and "Quick start": a SIGTERM stops the worker gracefully, in-flight
 // work finishing or staying uncommitted for the next start; past the deadline the process exits anyway. Then a
@@ -17,25 +18,34 @@ import { deleteQueueKeys, deleteTopics, holdLock, sleep, testPool, until, untilB
 //
 // Margin on the deadline: main.ts arms its deadline timer in the signal handler, so the process is gone at most
 // SHUTDOWN_TIMEOUT_MS after the handler ran, plus (a) the time until the handler runs and the timer fires late
-// on a busy event loop, (b) process teardown, (c) the test seeing the exit. On this shared 2-core VM under load
-// the sum stayed under 600 ms (see the report); 1500 ms leaves room without hiding a worker that overstays
-// (one that ignored the deadline would overstay by seconds: the blocked case below waits on a lock for 60 s).
+// on a busy event loop, (b) process teardown, (c) the test seeing the exit. On the shared 2-core VM, at load
+// averages of 5 to 10, a worker exiting at its deadline was seen gone 5016 to 5082 ms after the SIGTERM; 1500 ms
+// leaves room for a worse moment without hiding a worker that overstays (one that ignored the deadline would
+// overstay by seconds: the blocked case below waits on a lock for 60 s).
 //
 // Checked that it can fail: with main.ts's deadline timer removed, the blocked case runs past the bound (the
-// process waits for the lock); with the inbox insert made `on conflict do nothing` (execute-command.ts), the
-// commands redelivered to the second worker are applied twice and the per-command audit counts fail.
+// process waits for the lock); with main.ts's shutdown never finishing (`await app.stop()` replaced by a promise
+// that never resolves), the first test gets exit 1 at the deadline instead of a clean 0; with the inbox insert made
+// `on conflict do nothing` (execute-command.ts), the neighbours redelivered to the second worker are applied twice
+// and the per-command audit counts fail.
 
 const SHUTDOWN_TIMEOUT_MS = 5000;
 const MARGIN_MS = 1500;
 
 const logger = createLogger('warn');
 const db: Knex = testPool(`guarantees-sigterm-${randomUUID().slice(0, 8)}`);
+let producer: Producer;
+beforeAll(async () => {
+  producer = createKafka(loadConfig(testWorkerEnv()).KAFKA_BROKERS, logger, 'guarantees-sigterm-producer').producer();
+  await producer.connect();
+});
 const processes: WorkerProcess[] = [];
 const clients: ExperimentationClient[] = [];
 const cleanups: Array<() => Promise<unknown>> = [];
 afterAll(async () => {
   for (const p of processes) await p.kill('SIGKILL').catch(() => {});
   for (const c of clients) await c.disconnect().catch(() => {});
+  await producer?.disconnect();
   for (const cleanup of cleanups) await cleanup().catch((e) => console.warn('cleanup failed', e));
   await db.destroy();
 });
@@ -80,11 +90,13 @@ function commandsFor(keys: number, perKey: number): Command[] {
 /** The end of a worker's log, for a failure's report. */
 const tail = (output: string) => output.split('\n').slice(-40).map((l) => l.slice(0, 600)).join('\n');
 
-/** SIGTERM, and how long until the process is gone. */
+/** SIGTERM, and how long until the process is gone; one still there well past the deadline is SIGKILLed. */
 async function terminate(worker: WorkerProcess): Promise<{ code: number | string; ms: number }> {
   const started = Date.now();
-  const code = await worker.kill('SIGTERM');
-  return { code, ms: Date.now() - started };
+  const code = await Promise.race([worker.kill('SIGTERM'), sleep(SHUTDOWN_TIMEOUT_MS + MARGIN_MS + 5000).then(() => 'still running')]);
+  const ms = Date.now() - started;
+  if (code === 'still running') await worker.kill('SIGKILL');
+  return { code, ms };
 }
 
 async function appliedOnce(ids: string[]): Promise<void> {
@@ -133,20 +145,36 @@ describe('SIGTERM with work in flight', () => {
   ])('a command blocked on a lock at SIGTERM (released $release) is finished or redone, never applied twice', async ({ release, expectedExit }) => {
     const firstApp = `guarantees-sigterm-w1-${randomUUID().slice(0, 8)}`;
     // Long lock and statement timeouts: the command must still be waiting when the deadline passes.
-    const { client, startWorker } = await stage({ COMMAND_LOCK_TIMEOUT_MS: '60000', COMMAND_STATEMENT_TIMEOUT_MS: '60000' });
+    const { client, config, startWorker } = await stage({ COMMAND_LOCK_TIMEOUT_MS: '60000', COMMAND_STATEMENT_TIMEOUT_MS: '60000' });
     const first = await startWorker({ DATABASE_URL: withApplicationName(testDatabaseUrl, firstApp) });
 
     const org = randomInt(1e6, 2e9);
     expect((await client.send({ type: 'organisation.upsert', key: String(org), payload: { id: org, name: 'before', experimentationEnabled: false } })).status).toBe(200);
     const blockedCommand: Command = { id: randomUUID(), type: 'organisation.upsert', key: String(org), payload: { id: org, name: 'after', experimentationEnabled: true } };
+    // Neighbours: other keys on the blocked command's partition, produced with it in one request, so that they
+    // are in its stretch (command-consumer.ts): they run beside it and commit in Postgres, but the stretch's
+    // offset is not committed while the blocked command waits. A worker killed then leaves them applied and
+    // uncommitted: redelivered to the next worker, which must not apply them again.
+    const partition = partitionOf(config.COMMANDS_TOPIC, config.COMMANDS_PARTITIONS, blockedCommand.key);
+    const neighbours: Command[] = [];
+    while (neighbours.length < 5) {
+      const id = randomInt(1e6, 2e9);
+      if (partitionOf(config.COMMANDS_TOPIC, config.COMMANDS_PARTITIONS, String(id)) !== partition) continue;
+      neighbours.push({ id: randomUUID(), type: 'organisation.upsert', key: String(id), payload: { id, name: `Neighbour ${id}`, experimentationEnabled: false } });
+    }
     const others = commandsFor(6, 10);
-    const ids = [blockedCommand.id, ...others.map((c) => c.id)];
+    const ids = [blockedCommand.id, ...neighbours.map((c) => c.id), ...others.map((c) => c.id)];
 
     const lock = await holdLock(db, (trx) => trx('organisations').where({ id: org }).forUpdate());
     let replies: Promise<Reply>[];
     try {
-      replies = [blockedCommand, ...others].map((c) => client.send(c, { timeout: 120_000 }));
+      const together = [blockedCommand, ...neighbours].map((c) => client.envelope(c));
+      replies = together.map((e) => client.waitForReply(e.id, 120_000));
+      await produceTogether(producer, config.COMMANDS_TOPIC, together.map((e, i) => ({ key: [blockedCommand, ...neighbours][i]!.key, value: Buffer.from(JSON.stringify(e)) })));
+      replies.push(...others.map((c) => client.send(c, { timeout: 120_000 })));
       await untilBlocked(db, lock.pid, firstApp, 1);
+      // The neighbours are done (in Postgres) before the SIGTERM.
+      await until('the neighbours applied', async () => (await processedCount(neighbours.map((c) => c.id))) === neighbours.length, 30_000);
       const terminating = terminate(first);
       if (release === 'during the shutdown') {
         await sleep(500);
