@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
-import { Partitioners } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTenant, startTestWorker, systemActor, type Tenant, type TestWorker } from '../harness.js';
 import { testDatabaseUrl } from '../env.js';
+import { createKafka } from '../../../src/transport/kafka.js';
+import { createLogger } from '../../../src/logger.js';
+import { holdLock, keysOnTwoPartitions, produceTogether, untilBlocked, withApplicationName } from '../guarantees/helpers.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
 import { Environment, Organisation, Project } from '../../../src/models/platform.js';
 import { CommandRejection, type CommandContext, type CommandHandler, type HandlerResult } from '../../../src/handlers/types.js';
@@ -18,11 +21,18 @@ let worker: TestWorker;
 // A pool of our own for the handler-level tests: its queries are ours alone to count and to make wait.
 let db: Knex;
 const APPLICATION_NAME = `domain-races-${randomUUID().slice(0, 8)}`;
+// The worker's own connections get a name too, so the Kafka races can see its backends wait (pg_stat_activity).
+const WORKER_APPLICATION_NAME = `${APPLICATION_NAME}-worker`;
+let producer: Producer;
 beforeAll(async () => {
-  worker = await startTestWorker();
+  // A long lock timeout: in the Kafka races both commands wait on a lock the test holds until it has seen both wait.
+  worker = await startTestWorker({ DATABASE_URL: withApplicationName(testDatabaseUrl, WORKER_APPLICATION_NAME), COMMAND_LOCK_TIMEOUT_MS: '30000' });
   db = knexFactory({ client: 'pg', connection: { connectionString: testDatabaseUrl, application_name: APPLICATION_NAME }, pool: { min: 0, max: 4 } });
+  producer = createKafka(worker.config.KAFKA_BROKERS, createLogger('warn'), 'domain-races-producer').producer();
+  await producer.connect();
 });
 afterAll(async () => {
+  await producer?.disconnect();
   await db?.destroy();
   await worker?.stop();
 });
@@ -104,31 +114,38 @@ describe('environment.delete', () => {
 });
 
 describe('races through Kafka', () => {
-  // Two messages on different partitions are consumed concurrently (PARTITIONS_CONSUMED_CONCURRENTLY).
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionOf = (key: string) =>
-    partitioner({
-      topic: worker.config.COMMANDS_TOPIC,
-      partitionMetadata: Array.from({ length: worker.config.COMMANDS_PARTITIONS }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })),
-      message: { key, value: '' },
-    });
-  async function sendOnTwoPartitions(tenant: Tenant, type: string, payload: unknown): Promise<Reply[]> {
-    const keys = [tenant.environment];
-    for (let i = 0; keys.length < 2; i++) if (partitionOf(`${tenant.environment}#${i}`) !== partitionOf(keys[0]!)) keys.push(`${tenant.environment}#${i}`);
-    return Promise.all(
-      keys.map(async (key) => {
-        const envelope = worker.client.envelope({ type, environment: tenant.environment, actor: tenant.admin, payload });
-        const reply = worker.client.waitForReply(envelope.id);
-        await worker.client.sendRaw(Buffer.from(JSON.stringify(envelope)), { key });
-        return reply;
-      }),
-    );
+  // Two messages on different partitions, consumed side by side (PARTITIONS_CONSUMED_CONCURRENTLY). Left alone,
+  // the two commands may simply run one after the other; so the test holds a row lock both need (FOR UPDATE on
+  // the row they both lock or reference), sees in pg_stat_activity that both of the worker's transactions wait
+  // on it (the second possibly queued behind the first), and only then releases it: from there the two run
+  // against each other and the unique index decides. (Produced in one request so that they come in one fetch:
+  // see produceTogether.)
+  //
+  // Checked that it can fail: without the lock, the wait for two blocked backends times out; with the unique
+  // index (experiments_active_feature_unique, experiment_metrics_experiment_metric_unique) dropped, both
+  // commands answer 201 and the outcomes assertion fails.
+  async function raceOnTwoPartitions(tenant: Tenant, type: string, payload: unknown, lockBothNeed: (trx: Knex.Transaction) => Promise<unknown>): Promise<Reply[]> {
+    const keys = keysOnTwoPartitions(worker.config.COMMANDS_TOPIC, worker.config.COMMANDS_PARTITIONS, tenant.environment);
+    const envelopes = keys.map(() => worker.client.envelope({ type, environment: tenant.environment, actor: tenant.admin, payload }));
+    const lock = await holdLock(db, lockBothNeed);
+    try {
+      const replies = Promise.all(envelopes.map((e) => worker.client.waitForReply(e.id)));
+      await produceTogether(producer, worker.config.COMMANDS_TOPIC, keys.map((key, i) => ({ key, value: Buffer.from(JSON.stringify(envelopes[i])) })));
+      expect(await untilBlocked(db, lock.pid, WORKER_APPLICATION_NAME, 2, 15_000)).toHaveLength(2);
+      await lock.release();
+      return await replies;
+    } finally {
+      await lock.release();
+    }
   }
   const outcomes = (replies: Reply[]) => replies.map((r) => ({ status: r.status, body: r.status >= 400 ? r.body : 'ok' })).sort((a, b) => a.status - b.status);
 
   it('two creates for one feature: one 201 and one 409', async () => {
     const tenant = await setupTenant(worker.client);
-    const replies = await sendOnTwoPartitions(tenant, 'experiment.create', { featureId: tenant.featureId, name: 'Race', hypothesis: '' });
+    const replies = await raceOnTwoPartitions(tenant, 'experiment.create', { featureId: tenant.featureId, name: 'Race', hypothesis: '' }, (trx) =>
+      // Each insert's foreign-key check takes FOR KEY SHARE on the feature row: both wait (the second behind the first's index entry).
+      trx('features').where({ id: tenant.featureId }).forUpdate(),
+    );
     expect(outcomes(replies)).toEqual([
       { status: 201, body: 'ok' },
       { status: 409, body: { detail: 'An active experiment already exists for this feature.' } },
@@ -141,7 +158,10 @@ describe('races through Kafka', () => {
     const send = sender(worker, tenant);
     const metric = await expectStatus<{ id: number }>(send('metric.create', checkoutMetric()), 201);
     const experiment = await expectStatus<{ id: number }>(send('experiment.create', { featureId: tenant.featureId, name: 'E', hypothesis: '' }), 201);
-    const replies = await sendOnTwoPartitions(tenant, 'experiment.metric.attach', { experimentId: experiment.id, metricId: metric.id, expectedDirection: 'increase' });
+    const replies = await raceOnTwoPartitions(tenant, 'experiment.metric.attach', { experimentId: experiment.id, metricId: metric.id, expectedDirection: 'increase' }, (trx) =>
+      // Attach takes FOR SHARE on the experiment first: both wait here, then run side by side.
+      trx('experiments').where({ id: experiment.id }).forUpdate(),
+    );
     expect(outcomes(replies)).toEqual([
       { status: 201, body: 'ok' },
       { status: 400, body: { metricId: ['Metric is already attached to this experiment.'] } },
