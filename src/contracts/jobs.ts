@@ -11,3 +11,6 @@ export const commandRetryJobSchema = z.object({
   type: z.string().max(100),
 });
 export type CommandRetryJob = z.infer<typeof commandRetryJobSchema>;
+
+/** A reply job names a delivery (reply_deliveries row) of a command; the topic and reply sent come from Postgres. */
+export const replyJobSchema = z.object({ id: z.number().int().positive(), commandId: z.uuid() });

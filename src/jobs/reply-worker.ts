@@ -6,6 +6,7 @@ import type { ReplyDelivery } from '../models/delivery-state.js';
 import type { ReplyPublisher } from '../pipeline/ports.js';
 import { ReplyNotPublished, deliverReply, parkReply } from '../pipeline/replies.js';
 import { cappedExponentialBackoff, isTransientError } from '../domain/retry.js';
+import { replyJobSchema } from '../contracts/jobs.js';
 import { QUEUE_NAMES, createRedis } from './queues.js';
 
 const backoff = (attempt: number) => cappedExponentialBackoff(attempt, 250, 30_000);
@@ -35,8 +36,12 @@ export function startReplyWorker(options: { redisUrl: string; prefix: string; kn
     QUEUE_NAMES.replies,
     async (job, token) => {
       try {
-        await deliverReply({ knex, publisher }, job.data);
-        metrics.repliesSent.inc();
+        const parsed = replyJobSchema.safeParse(job.data);
+        if (!parsed.success) {
+          logger.warn({ jobId: job.id }, 'malformed reply job; dropped');
+          return;
+        }
+        if (await deliverReply({ knex, publisher }, parsed.data)) metrics.repliesSent.inc();
         return;
       } catch (error) {
         if (waitsForOthers(error)) return later(job, token, error);

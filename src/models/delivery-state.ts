@@ -68,6 +68,22 @@ export async function pendingReplyDeliveries(db: Db, minAgeMs: number, limit: nu
   return rows.map(toReplyDelivery);
 }
 
+/**
+ * The reply of a delivery still to make, as Postgres has it: the reply queue's jobs send what this says, never what
+ * a job's data says (whoever can write to Redis could otherwise publish anything anywhere). Undefined once it is
+ * delivered or parked (a job run twice, or queued again by the reconciler meanwhile, sends nothing more).
+ */
+export async function undeliveredReply(db: Db, id: number, commandId: string): Promise<ReplyDelivery | undefined> {
+  const { rows } = await db.raw<{ rows: { id: number; command_id: string; topic: string; reply: Reply; generation: number }[] }>(
+    `select d.id, d.command_id, d.topic, coalesce(d.reply, c.reply) as reply, d.generation
+     from reply_deliveries d
+     left join processed_commands c on c.command_id = d.command_id
+     where d.id = ? and d.command_id = ? and d.delivered_at is null and d.parked_at is null and coalesce(d.reply, c.reply) is not null`,
+    [id, commandId],
+  );
+  return rows[0] ? toReplyDelivery(rows[0]) : undefined;
+}
+
 const toReplyDelivery = (r: { id: number; command_id: string; topic: string; reply: Reply; generation: number }): ReplyDelivery => ({
   id: Number(r.id),
   commandId: r.command_id,

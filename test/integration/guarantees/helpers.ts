@@ -3,8 +3,8 @@ import { Partitioners, type Producer } from 'kafkajs';
 import { sign } from '../../../src/client/index.js';
 import { createKafka } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
-import { Redis } from 'ioredis';
-import { testDatabaseUrl, testKeys, testRedisUrl } from '../env.js';
+import { testDatabaseUrl, testKeys } from '../env.js';
+import { unlinkKeys } from '../test-run.js';
 
 // Shared by the guarantee tests (README "Delivery and ordering guarantees"): conditions waited for with a
 // deadline, locks the test holds so that concurrency is certain rather than likely, and clean-up.
@@ -129,21 +129,8 @@ export function keysOnTwoPartitions(topic: string, partitions: number, base: str
 
 /** Removes the BullMQ keys of one test worker's queue prefix (never anything else: Redis is shared). */
 export async function deleteQueueKeys(prefix: string): Promise<number> {
-  if (!/^test-[0-9a-f]{8}$/.test(prefix)) throw new Error(`refusing to delete keys of prefix ${prefix}`);
-  const redis = new Redis(testRedisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await redis.connect();
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
+  if (!/^test-[0-9]+-[0-9a-f]+-[0-9a-f]+$/.test(prefix)) throw new Error(`refusing to delete keys of prefix ${prefix}`);
+  return unlinkKeys(`${prefix}:*`);
 }
 
 /**
