@@ -92,7 +92,7 @@ export function registerSend(program: Command, ctx: CliContext): void {
     .option('--key-id <id>', 'COMMAND_KEYS key to sign with (default: the first key whose scope allows the actor)')
     .option('--reply-to <topic>', 'topic the worker replies to and expctl listens on (default REPLIES_TOPIC)')
     .option('--correlation-id <value>', 'echoed back in the reply')
-    .option('--id <uuid>', 'command id (default: a new UUID); sending an id again returns its stored reply')
+    .option('--id <uuid>', 'command id (default: a new UUID); the same command sent again gets its stored reply, another command with that id a 409')
     .option('--message-key <key>', 'Kafka message key (default: the --env value; for platform commands use the organisation id)')
     .option('-t, --timeout <ms>', 'how long to wait for the reply', parseIntOption('--timeout', 1), DEFAULT_TIMEOUT_MS)
     .addHelpText(

@@ -1,24 +1,12 @@
 import { Kafka, logLevel, type ITopicConfig } from 'kafkajs';
+import { dropKafkajsTimeoutWarning } from '../../../src/transport/kafka.js';
 
 // The toolkit's own Kafka client: plain kafkajs, so the chaos tools do not depend on the worker's transport
-// code (which they are testing). Patient retries: the soak stops the broker on purpose.
-
-let warningFilterInstalled = false;
-function dropTimeoutNegativeWarning(): void {
-  // kafkajs 2.2.4 schedules a negative timeout on Node 24 (tulios/kafkajs#1751); harmless, and noisy.
-  if (warningFilterInstalled) return;
-  warningFilterInstalled = true;
-  const original = process.listeners('warning');
-  process.removeAllListeners('warning');
-  process.on('warning', (warning) => {
-    if (warning.name === 'TimeoutNegativeWarning') return;
-    if (original.length) for (const listener of original) listener(warning);
-    else console.warn(warning);
-  });
-}
+// code (which they are testing), except for its filter of one harmless kafkajs warning. Patient retries: the soak
+// stops the broker on purpose.
 
 export function createToolkitKafka(brokers: string[], clientId: string): Kafka {
-  dropTimeoutNegativeWarning();
+  dropKafkajsTimeoutWarning();
   process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
   return new Kafka({
     clientId,

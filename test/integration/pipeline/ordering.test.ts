@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Knex } from 'knex';
-import { startTestWorker, systemActor, type TestWorker } from '../harness.js';
+import { eventually, startTestWorker, systemActor, type TestWorker } from '../harness.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
 
 // CONTRACT.md "Order and durability": commands with the same key are applied in the order produced, also when
@@ -27,16 +27,6 @@ afterAll(async () => {
 const nextId = () => randomInt(1_000_000, 2_000_000_000);
 const upsert = (id: number, name: string, key: string) => ({ id: randomUUID(), type: 'organisation.upsert', actor: systemActor, key, payload: { id, name, experimentationEnabled: true } });
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('per-key order with a transient failure', () => {
   it('holds the later commands of the key behind the failing one, lets other keys go on, and applies them in order', async () => {
     const { client, knex } = worker;
@@ -60,11 +50,11 @@ describe('per-key order with a transient failure', () => {
         const envelope = client.envelope(c);
         replies.push(client.waitForReply(envelope.id, 60_000));
         await client.sendRaw(Buffer.from(JSON.stringify(envelope)), { key: c.key });
-        if (i === 0) await until('the first command held', async () => ((await knex('held_commands').where('message_key', key).first('id')) ? true : undefined));
+        if (i === 0) await eventually('the first command held', async () => ((await knex('held_commands').where('message_key', key).first('id')) ? true : undefined));
       }
       [first, second, third] = replies as [Promise<Reply>, Promise<Reply>, Promise<Reply>];
       // The failing command is held in Postgres, and the two after it are held behind it, in order.
-      const held = await until('three held commands', async () => {
+      const held = await eventually('three held commands', async () => {
         const rows = await knex('held_commands').where('message_key', key).orderBy('id').select('command_id');
         return rows.length === 3 ? rows.map((r) => r.command_id) : undefined;
       });
@@ -85,7 +75,7 @@ describe('per-key order with a transient failure', () => {
     expect(order).toEqual(commands.map((c) => c.id));
     expect(await knex('held_commands').where('message_key', key).count({ n: '*' })).toEqual([{ n: 0 }]);
     // Events of the key leave in the same order.
-    await until('the three events', async () => (commands.every((c) => client.events.some((e) => e.commandId === c.id)) ? true : undefined));
+    await eventually('the three events', async () => (commands.every((c) => client.events.some((e) => e.commandId === c.id)) ? true : undefined));
     const eventOrder = client.events.filter((e) => commands.some((c) => c.id === e.commandId)).map((e) => e.commandId);
     expect([...new Set(eventOrder)]).toEqual(commands.map((c) => c.id));
   });
