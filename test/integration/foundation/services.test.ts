@@ -59,9 +59,10 @@ describe('the real services', () => {
     const queue = new Queue('echo', { connection: createRedis(testRedisUrl, 'queue'), prefix });
     const events = new QueueEvents('echo', { connection: createRedis(testRedisUrl, 'worker'), prefix });
     const worker = new Worker('echo', async (job) => ({ doubled: (job.data.n as number) * 2 }), { connection: createRedis(testRedisUrl, 'worker'), prefix });
-    await events.waitUntilReady();
+    // Every connection ready before the job exists, so no part of the round trip is still connecting.
+    await Promise.all([events.waitUntilReady(), worker.waitUntilReady(), queue.waitUntilReady()]);
     const job = await queue.add('double', { n: 21 });
-    expect(await job.waitUntilFinished(events, 10_000)).toEqual({ doubled: 42 });
+    expect(await job.waitUntilFinished(events, 30_000)).toEqual({ doubled: 42 });
     await worker.close();
     await events.close();
     await queue.obliterate({ force: true });

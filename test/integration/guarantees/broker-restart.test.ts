@@ -12,10 +12,10 @@ import { loadConfig, type Config } from '../../../src/config.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
 import { createLogger } from '../../../src/logger.js';
 import { createKafka, ensureTopics, workerTopics } from '../../../src/transport/kafka.js';
-import { systemActor, testWorkerEnv } from '../harness.js';
+import { systemActor, testWorkerEnv, eventually } from '../harness.js';
 import { testKeys } from '../env.js';
 import { WorkerProcess, freePort } from '../worker-process.js';
-import { deleteQueueKeys, sleep, testPool, until } from './helpers.js';
+import { deleteQueueKeys, sleep, testPool } from './helpers.js';
 
 // README "Delivery and ordering guarantees" across a broker stop and start in the middle of a stream: every
 // command applied exactly once and answered, and each key's events in command order. The test runs a broker of
@@ -148,7 +148,7 @@ async function readEvents(enough: (events: { key: string; value: { id: string; c
   try {
     await consumer.subscribe({ topic: config.EVENTS_TOPIC, fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => void events.push({ key: message.key!.toString(), value: JSON.parse(message.value!.toString()) }) });
-    await until('every command event on the events topic', () => enough(events), timeoutMs, 200).catch(async (error) => {
+    await eventually('every command event on the events topic', () => enough(events), timeoutMs, 200).catch(async (error) => {
       const unpublished = await db('outbox').where({ topic: config.EVENTS_TOPIC }).whereNull('published_at').count({ n: '*' });
       throw new Error(`${(error as Error).message}; ${unpublished[0]!.n} of its outbox rows are still unpublished (see "outbox relay failed" in the worker's log)`);
     });
@@ -198,7 +198,7 @@ describe('broker stopped and started mid-stream', () => {
       }),
     );
 
-    await until('60 replies before the broker stops', () => replies.size >= 60, 60_000, 20);
+    await eventually('60 replies before the broker stops', () => replies.size >= 60, 60_000, 20);
     const answeredBeforeStop = replies.size;
     const stopMs = await broker('stop');
     const downAt = Date.now();
@@ -227,7 +227,7 @@ describe('broker stopped and started mid-stream', () => {
     let resent = 0;
     let clientsReplaced = 0;
     for (let round = 0; replies.size < total; round++) {
-      await until('every reply', () => replies.size === total, 10_000, 100).catch(() => {});
+      await eventually('every reply', () => replies.size === total, 10_000, 100).catch(() => {});
       if (replies.size === total) break;
       if (round === 6) {
         const missing = commands.filter((c) => !replies.has(c.id)).map((c) => c.id);
@@ -277,6 +277,6 @@ describe('broker stopped and started mid-stream', () => {
     }
 
     // Nothing of this test left for another worker to send (the reconciler sends any pending reply in the database).
-    await until('every reply delivery marked delivered', async () => Number((await db('reply_deliveries').whereIn('command_id', ids).whereNull('delivered_at').count({ n: '*' }))[0]!.n) === 0, 30_000);
+    await eventually('every reply delivery marked delivered', async () => Number((await db('reply_deliveries').whereIn('command_id', ids).whereNull('delivered_at').count({ n: '*' }))[0]!.n) === 0, 30_000);
   }, 150_000);
 });

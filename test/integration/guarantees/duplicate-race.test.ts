@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupTenant, startTestWorker, type TestWorker } from '../harness.js';
+import { setupTenant, startTestWorker, type TestWorker, eventually } from '../harness.js';
 import { testDatabaseUrl } from '../env.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
 import { createKafka, workerTopics } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
-import { deleteQueueKeys, deleteTopics, holdLock, keysOnTwoPartitions, produceTogether, testPool, until, untilBlocked, withApplicationName } from './helpers.js';
+import { deleteQueueKeys, deleteTopics, holdLock, keysOnTwoPartitions, produceTogether, testPool, untilBlocked, withApplicationName } from './helpers.js';
 
 // README "Delivery and ordering guarantees", first point: "Two deliveries of one id racing each other are settled
 // by the inbox primary key: one commits, the other rolls back whole and answers with the stored reply."
@@ -89,10 +89,10 @@ describe('two deliveries of one command id at the same time', () => {
     expect(outbox.map((r) => r.payload.type)).toEqual(['metric.created']);
     expect(await db('processed_commands').where({ command_id: envelope.id }).pluck('status')).toEqual([201]);
     // Both answered: two reply deliveries of the one stored reply, both delivered.
-    await until('both replies marked delivered', async () => {
+    await eventually('both replies marked delivered', async () => {
       const rows = await db('reply_deliveries').where({ command_id: envelope.id }).select('delivered_at', 'reply');
       return rows.length === 2 && rows.every((r) => r.delivered_at !== null && r.reply === null);
-    });
+    }, 30_000);
 
     // One event on the topic (at least once: dedupe by event id). A later command of the same environment is
     // published after it (same key, outbox order), so once its event is in, ours has had every chance to repeat.

@@ -5,25 +5,10 @@ import { createKafka } from '../../../src/transport/kafka.js';
 import { createLogger } from '../../../src/logger.js';
 import { testDatabaseUrl, testKeys } from '../env.js';
 import { unlinkKeys } from '../test-run.js';
+import { eventually } from '../harness.js';
 
 // Shared by the guarantee tests (README "Delivery and ordering guarantees"): conditions waited for with a
 // deadline, locks the test holds so that concurrency is certain rather than likely, and clean-up.
-
-/** Polls `check` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
-export async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value as T;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -103,7 +88,7 @@ export async function backendsBlockedBy(knex: Knex, holderPid: number, applicati
 
 /** Waits until at least `count` backends of `applicationName` are blocked by the lock `holderPid` holds. */
 export function untilBlocked(knex: Knex, holderPid: number, applicationName: string, count: number, timeoutMs = 30_000): Promise<BlockedBackend[]> {
-  return until(`${count} backend(s) of ${applicationName} waiting on the lock of backend ${holderPid}`, async () => {
+  return eventually(`${count} backend(s) of ${applicationName} waiting on the lock of backend ${holderPid}`, async () => {
     const blocked = await backendsBlockedBy(knex, holderPid, applicationName);
     return blocked.length >= count ? blocked : undefined;
   }, timeoutMs, 50);

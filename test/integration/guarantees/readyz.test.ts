@@ -4,11 +4,11 @@ import { ExperimentationClient } from '../../../src/client/index.js';
 import { loadConfig } from '../../../src/config.js';
 import { createLogger } from '../../../src/logger.js';
 import { createKafka, ensureTopics, workerTopics } from '../../../src/transport/kafka.js';
-import { systemActor, testWorkerEnv } from '../harness.js';
+import { systemActor, testWorkerEnv, eventually } from '../harness.js';
 import { testDatabaseUrl, testKeys, testRedisUrl } from '../env.js';
 import { TcpProxy, viaProxy } from '../tcp-proxy.js';
 import { WorkerProcess, freePort } from '../worker-process.js';
-import { deleteQueueKeys, deleteTopics, until } from './helpers.js';
+import { deleteQueueKeys, deleteTopics } from './helpers.js';
 
 // README "Quick start": /readyz answers 200 once Kafka, Postgres and Redis all answer; with one of them down it
 // answers 503 naming the failed check. The worker (as users run it, `npm run worker`) reaches Postgres and Redis
@@ -66,7 +66,7 @@ async function readyz(): Promise<Readiness> {
 }
 
 const untilReadiness = (what: string, predicate: (r: Readiness) => boolean, timeoutMs = 30_000) =>
-  until(what, async () => {
+  eventually(what, async () => {
     const r = await readyz();
     return predicate(r) ? r : undefined;
   }, timeoutMs, 200);

@@ -7,10 +7,10 @@ import { loadConfig, type Config } from '../../../src/config.js';
 import type { Reply } from '../../../src/contracts/envelope.js';
 import { createLogger } from '../../../src/logger.js';
 import { createKafka, ensureTopics, workerTopics } from '../../../src/transport/kafka.js';
-import { systemActor, testWorkerEnv } from '../harness.js';
+import { systemActor, testWorkerEnv, eventually } from '../harness.js';
 import { testDatabaseUrl, testKeys } from '../env.js';
 import { WorkerProcess, freePort } from '../worker-process.js';
-import { deleteQueueKeys, deleteTopics, holdLock, partitionOf, produceTogether, sleep, testPool, until, untilBlocked, withApplicationName } from './helpers.js';
+import { deleteQueueKeys, deleteTopics, holdLock, partitionOf, produceTogether, sleep, testPool, untilBlocked, withApplicationName } from './helpers.js';
 
 // README "Configuration" (SHUTDOWN_TIMEOUT_MS) and "Quick start": a SIGTERM stops the worker gracefully, in-flight
 // work finishing or staying uncommitted for the next start; past the deadline the process exits anyway. Then a
@@ -118,7 +118,7 @@ describe('SIGTERM with work in flight', () => {
     const ids = commands.map((c) => c.id);
     const replies = commands.map((c) => client.send(c, { timeout: 120_000 }));
     // In the middle of the stream: some commands applied, most not.
-    await until('40 commands applied before the SIGTERM', async () => (await processedCount(ids)) >= 40, 60_000, 20);
+    await eventually('40 commands applied before the SIGTERM', async () => (await processedCount(ids)) >= 40, 60_000, 20);
     const stopped = await terminate(first);
     const processedAtExit = await processedCount(ids);
     console.log(`[sigterm] exit ${stopped.code} after ${stopped.ms} ms; ${processedAtExit} of ${ids.length} applied by then`);
@@ -174,7 +174,7 @@ describe('SIGTERM with work in flight', () => {
       replies.push(...others.map((c) => client.send(c, { timeout: 120_000 })));
       await untilBlocked(db, lock.pid, firstApp, 1);
       // The neighbours are done (in Postgres) before the SIGTERM.
-      await until('the neighbours applied', async () => (await processedCount(neighbours.map((c) => c.id))) === neighbours.length, 30_000);
+      await eventually('the neighbours applied', async () => (await processedCount(neighbours.map((c) => c.id))) === neighbours.length, 30_000);
       const terminating = terminate(first);
       if (release === 'during the shutdown') {
         await sleep(500);
@@ -194,7 +194,7 @@ describe('SIGTERM with work in flight', () => {
     if (!finishedBeforeExit) {
       // The dead worker's transaction was still waiting on the lock inside Postgres; once the lock is free it
       // runs on and must roll back (its client is gone before COMMIT). Wait for its backends to end, then check.
-      await until(`no backend of ${firstApp} left`, async () => Number((await db.raw(`select count(*)::int as n from pg_stat_activity where application_name = ?`, [firstApp])).rows[0].n) === 0, 30_000);
+      await eventually(`no backend of ${firstApp} left`, async () => Number((await db.raw(`select count(*)::int as n from pg_stat_activity where application_name = ?`, [firstApp])).rows[0].n) === 0, 30_000);
       expect((await db('organisations').where({ id: org }).first()).name).toBe('before');
       expect(await db('audit_log').where({ command_id: blockedCommand.id }).count({ n: '*' })).toEqual([{ n: 0 }]);
     }
