@@ -216,11 +216,6 @@ export async function heldCommand(db: Db, heldId: number, options: { lock?: bool
   return row ? toHeld(row) : undefined;
 }
 
-export async function isHeadOfKey(db: Db, held: Pick<HeldCommand, 'id' | 'messageKey'>): Promise<boolean> {
-  const head = await heldHead(db, held.messageKey);
-  return head?.heldId === held.id;
-}
-
 /** Counts a failed attempt; returns the attempts made so far. */
 export async function recordHeldAttempt(db: Db, heldId: number, error: string, nextAttemptAt: Date): Promise<number> {
   const { rows } = await db.raw<{ rows: { attempts: number }[] }>(

@@ -8,7 +8,6 @@ import {
   heldCommand,
   heldHead,
   insertReplyDeliveries,
-  isHeadOfKey,
   moveHeldToFailed,
   recordHeldAttempt,
   releaseHeld,
@@ -49,9 +48,9 @@ export async function runHeldCommand(deps: HeldRunnerDeps, ref: Pick<HeldCommand
     if (failed) return replayFailed(deps, failed);
     return { kind: 'waiting', reason: 'no longer held (settled already)' };
   }
-  if (!(await isHeadOfKey(knex, held))) {
-    const head = await heldHead(knex, held.messageKey);
-    if (head) await pipeline.handOff({ deliveries: [], jobs: [], held: [head] });
+  const head = await heldHead(knex, held.messageKey);
+  if (head && head.heldId !== held.id) {
+    await pipeline.handOff({ deliveries: [], jobs: [], held: [head] });
     return { kind: 'waiting', reason: 'an earlier command of its key is still held' };
   }
 

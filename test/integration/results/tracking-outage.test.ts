@@ -41,6 +41,7 @@ describe('tracking ingestion while Postgres is unavailable', () => {
 
     proxy.cut();
     await produceTracking(producer, worker.config.TRACKING_TOPIC, tenant.environment, events(100, 200));
+    // Holds the outage open for 4 s, so the events are certainly held back meanwhile.
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect(await storedCount()).toBe(100);
     proxy.restore();
