@@ -21,6 +21,7 @@ import { Reconciler } from './pipeline/reconciler.js';
 import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
 import { countParked } from './models/parked.js';
+import { readPipelineBacklog } from './models/backlog.js';
 
 export interface WorkerApp {
   knex: Knex;
@@ -65,6 +66,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     await producer.connect();
     closers.push({ name: 'kafka producers', close: () => Promise.all([producer.disconnect(), replyProducer.disconnect()]) });
     metrics.parkedSource.count = () => countParked(knex);
+    metrics.backlogSource.read = () => readPipelineBacklog(knex);
 
     const ports: PipelinePorts = {
       replies: replySink(queues, { attempts: config.REPLY_DELIVERY_ATTEMPTS }),
