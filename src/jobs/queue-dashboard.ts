@@ -39,7 +39,7 @@ export function queueDashboardHandler(options: QueueDashboardOptions): (req: Inc
     serverAdapter,
     options: { uiConfig: { boardTitle: 'experimentation-worker', miscLinks: options.links ?? [], hideDocsLink: true } },
   });
-  const app = new Hono();
+  const app = new Hono({ strict: false }); // /ops/queues/ (the board's own home link) is /ops/queues
   app.route(options.basePath, serverAdapter.registerPlugin());
   return getRequestListener(app.fetch) as (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
