@@ -154,7 +154,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
         reconciler: reconciler.healthy,
       };
     };
-    const ops = opsDashboard({ config, logger, queues, knex, kafka });
+    const ops = await opsDashboard({ config, logger, queues, knex, kafka });
     const server: Server = await startHttpServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry: metrics.registry, readiness, ops });
     closers.push({ name: 'http server', close: () => new Promise((resolve) => server.close(() => resolve(undefined))) });
 
