@@ -22,6 +22,7 @@ import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
 import { countParked } from './models/parked.js';
 import { readPipelineBacklog } from './models/backlog.js';
+import { opsDashboard } from './ops-pages.js';
 
 export interface WorkerApp {
   knex: Knex;
@@ -29,7 +30,7 @@ export interface WorkerApp {
   queues: Queues;
   pipeline: CommandPipeline;
   reconciler: Reconciler;
-  /** The port /healthz, /readyz and /metrics listen on (useful when HTTP_PORT=0). */
+  /** The port /healthz, /readyz, /metrics and /ops listen on (useful when HTTP_PORT=0). */
   httpPort: number;
   readiness(): Promise<Record<string, boolean>>;
   stop(): Promise<void>;
@@ -155,7 +156,8 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
         reconciler: reconciler.healthy,
       };
     };
-    const server: Server = await startHttpServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry: metrics.registry, readiness });
+    const ops = await opsDashboard({ config, logger, queues, knex, kafka });
+    const server: Server = await startHttpServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry: metrics.registry, readiness, ops });
     closers.push({ name: 'http server', close: () => new Promise((resolve) => server.close(() => resolve(undefined))) });
 
     return {

@@ -3,6 +3,9 @@ import { z } from 'zod';
 // Every setting comes from the environment (CONTRACT.md "Configuration"), parsed once at start-up.
 // A bad value stops start-up with one line naming the variable: see loadConfig.
 
+/** The dashboard is one guess away from retrying and removing jobs: a token short enough to guess is refused. */
+export const OPS_TOKEN_MIN_LENGTH = 32;
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
 const commandKey = z
@@ -84,6 +87,11 @@ const schema = z.object({
 
   HTTP_PORT: int(0, 65535).default(9464),
   HTTP_HOST: z.string().default('127.0.0.1'),
+  /** Turns the ops dashboard (/ops/…) on; it is the password for it. Unset: /ops answers 404. */
+  OPS_DASHBOARD_TOKEN: z
+    .string()
+    .min(OPS_TOKEN_MIN_LENGTH, `must be at least ${OPS_TOKEN_MIN_LENGTH} characters (e.g. \`openssl rand -hex 32\`)`)
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(100).default(8000),
 });
@@ -118,6 +126,7 @@ function parse(cleaned: Record<string, string | undefined>): Config {
 
 function redact(variable: string, value: string): string {
   if (variable === 'COMMAND_KEYS') return value.replace(/:([^:,]+):/g, ':***:');
+  if (variable === 'OPS_DASHBOARD_TOKEN') return '***';
   if (variable === 'DATABASE_URL' || variable === 'REDIS_URL') return value.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
   return value;
 }
