@@ -109,9 +109,9 @@ function commandMessage(type: CommandType, contract: CommandContract): Generated
 }
 
 function replyMessage(type: CommandType, contract: CommandContract): GeneratedMessage {
-  const statuses = [...(contract.status === null ? [] : [contract.status]), ...ERROR_STATUSES].map((s) => z.literal(s));
+  const statuses: number[] = [...(contract.status === null ? [] : [contract.status]), ...ERROR_STATUSES];
   const body = contract.status === null ? errorBodySchema : z.union([contract.body, errorBodySchema]);
-  const reply = replySchema.extend({ type: z.literal(type), status: z.union(statuses), body });
+  const reply = replySchema.extend({ type: z.literal(type), status: z.literal(statuses), body });
   const ok = contract.status === null ? 'never succeeds' : `${contract.status} on success`;
   return {
     id: `${camel(type)}Reply`,
