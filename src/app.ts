@@ -22,6 +22,7 @@ import { Reconciler } from './pipeline/reconciler.js';
 import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
 import { countParked } from './models/parked.js';
+import { markRepliesDelivered } from './models/delivery-state.js';
 
 export interface WorkerApp {
   knex: Knex;
@@ -85,7 +86,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     // The pipeline's replies go straight to Kafka after the commit; the reply queue is the fallback (pipeline/replies.ts).
     const pipelinePorts: PipelinePorts = {
       ...ports,
-      replies: directReplySink({ knex, publisher: kafkaReplyBatchPublisher(replyProducer), fallback: queuedReplies, logger, onMarkFailure: () => reconciler.nudge() }),
+      replies: directReplySink({ publisher: kafkaReplyBatchPublisher(replyProducer), markDelivered: (ids) => markRepliesDelivered(knex, ids), fallback: queuedReplies, logger, onMarkFailure: () => reconciler.nudge() }),
     };
     const pipeline = new CommandPipeline({ knex, config, ports: pipelinePorts, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
 

@@ -43,8 +43,9 @@ export async function insertReplyDeliveries(db: Db, drafts: ReplyDeliveryDraft[]
   return drafts.map((d, i) => ({ id: sorted[i]!, commandId: d.commandId, topic: d.topic, reply: d.reply }));
 }
 
+/** One statement for any number of ids (a named statement: it runs once per stretch on the direct reply path). */
 export async function markRepliesDelivered(db: Db, ids: number[]): Promise<void> {
-  if (ids.length) await db('reply_deliveries').whereIn('id', ids).update({ delivered_at: db.fn.now() });
+  if (ids.length) await db.raw('update reply_deliveries set delivered_at = now() where id = any(?::bigint[])', [ids]).options({ name: 'expw_mark_replies_delivered' });
 }
 
 /** A reply whose attempts ran out: kept, counted and listed, never retried by itself again. */

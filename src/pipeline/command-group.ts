@@ -41,6 +41,11 @@ export interface GroupCommand {
 
 export interface GroupDeps extends ExecuteDeps {
   replyTopicOf: (envelope: Pick<CommandEnvelope, 'replyTo'>) => string;
+  /**
+   * lock_timeout of the group's transaction: a command waiting on a row lock would hold its whole group (other
+   * keys) until it gets the lock, so it fails the group instead, and the one-at-a-time path lets the others go.
+   */
+  lockTimeoutMs: number;
   logger: Logger;
 }
 
@@ -78,6 +83,13 @@ export async function applyGroup(
     // change environments, organisations or grants) runs in it: then it is asked again.
     const scopes = new Map<string, EnvironmentScope>();
     let inSavepoint = false;
+    // Set with the group's first statement (no round trip of its own).
+    let bounds: string | undefined = `set local lock_timeout = ${Math.max(1, Math.floor(deps.lockTimeoutMs))}`;
+    const bounded = (sql?: string) => {
+      const text = [bounds, sql].filter(Boolean).join('; ');
+      bounds = undefined;
+      return text ? trx.raw(text) : undefined;
+    };
     for (const command of commands) {
       const { envelope, fingerprint } = command;
       const replyTopic = deps.replyTopicOf(envelope);
@@ -89,6 +101,7 @@ export async function applyGroup(
         continue;
       }
       if (heldKeys.has(command.key)) {
+        await bounded();
         const ref = await holdCommand(trx, command.stored, 'waiting behind an earlier command of its key');
         // Answered by another worker since the look-up: the single-command rules answer it.
         if (!ref) throw new GroupAbandoned(`${envelope.id} was answered meanwhile`);
@@ -96,7 +109,7 @@ export async function applyGroup(
         statuses.push(undefined);
         continue;
       }
-      await trx.raw(inSavepoint ? 'release savepoint cmd; savepoint cmd' : 'savepoint cmd');
+      await bounded(inSavepoint ? 'release savepoint cmd; savepoint cmd' : 'savepoint cmd');
       inSavepoint = true;
       let record: CommandRecord;
       try {
@@ -126,6 +139,7 @@ export async function applyGroup(
       answeredHere.set(envelope.id, { commandId: envelope.id, type: envelope.type, status: record.reply.status, reply: record.reply, fingerprint, processedAt: now });
       statuses.push(record.reply.status);
     }
+    await bounded();
     const deliveries = await writeCommandRecords(trx, records);
     return { deliveries, jobs, held, statuses };
   });

@@ -40,6 +40,8 @@ export type PipelineConfig = Pick<
   | 'DLQ_TOPIC'
   | 'TRACKING_DLQ_TOPIC'
   | 'COMMAND_GROUP_SIZE'
+  | 'COMMAND_GROUP_LOCK_TIMEOUT_MS'
+  | 'COMMAND_LOCK_TIMEOUT_MS'
 >;
 
 /** A message of a stretch, read once (read-command.ts), with its ordering key and when it was read. */
@@ -152,10 +154,12 @@ export class CommandPipeline {
     }
     let result: GroupResult;
     try {
-      result = await applyGroup({ knex: this.deps.knex, config, logger, replyTopicOf: (e) => e.replyTo ?? config.REPLIES_TOPIC }, commands, early, state);
+      const lockTimeoutMs = Math.min(config.COMMAND_GROUP_LOCK_TIMEOUT_MS, config.COMMAND_LOCK_TIMEOUT_MS);
+      result = await applyGroup({ knex: this.deps.knex, config, logger, lockTimeoutMs, replyTopicOf: (e) => e.replyTo ?? config.REPLIES_TOPIC }, commands, early, state);
     } catch (error) {
-      const race = isInboxConflict(error) || error instanceof GroupAbandoned;
-      logger[race ? 'info' : 'warn']({ err: error, commands: commands.length }, 'group commit rolled back; running its commands one at a time');
+      // Expected now and then: a race on an id, a command waiting on a lock (the group's short lock_timeout).
+      const routine = isInboxConflict(error) || error instanceof GroupAbandoned || (error as { code?: string })?.code === '55P03';
+      logger[routine ? 'info' : 'warn']({ err: error, commands: commands.length }, 'group commit rolled back; running its commands one at a time');
       return false;
     }
     handoff.deliveries.push(...result.deliveries);

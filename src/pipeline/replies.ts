@@ -56,7 +56,14 @@ const DIRECT_AVOID_MS = 30_000;
  * whose direct send failed (a missing reply topic, say) is sent by the queue only for a while, so it delays no
  * stretch again; the queue gives it its attempts and parks it.
  */
-export function directReplySink(deps: { knex: Knex; publisher: ReplyBatchPublisher; fallback: ReplySink; logger: Logger; onMarkFailure?: () => void }): ReplySink {
+export function directReplySink(deps: {
+  publisher: ReplyBatchPublisher;
+  /** Marks published deliveries delivered (markRepliesDelivered on the commands' pool). */
+  markDelivered: (ids: number[]) => Promise<void>;
+  fallback: ReplySink;
+  logger: Logger;
+  onMarkFailure?: () => void;
+}): ReplySink {
   const avoidUntil = new Map<string, number>();
   const lastOk = new Map<string, number>();
   return {
@@ -87,7 +94,7 @@ export function directReplySink(deps: { knex: Knex; publisher: ReplyBatchPublish
       }
       if (direct.length) {
         try {
-          await markRepliesDelivered(deps.knex, direct.map((d) => d.id));
+          await deps.markDelivered(direct.map((d) => d.id));
         } catch (error) {
           // Published but not marked: the reconciler queues them again (a second copy; replies are at least once).
           deps.logger.warn({ err: error, replies: direct.length }, 'could not mark published replies delivered');
