@@ -1,13 +1,11 @@
-import type { Knex } from 'knex';
 import type { CommandEnvelope } from '../contracts/envelope.js';
-import { fieldErrors } from '../contracts/errors.js';
 import type { Logger } from '../logger.js';
 import { authorizeEnvironment } from '../handlers/authorize.js';
-import { CommandRejection, forbidden, type CommandContext, type CommandHandler, type EnvironmentScope, type JobDraft } from '../handlers/types.js';
+import { CommandRejection, type CommandHandler, type EnvironmentScope, type JobDraft } from '../handlers/types.js';
 import { isTransientError } from '../domain/retry.js';
 import { writeCommandRecords, type AnsweredCommand, type CommandRecord, type StretchState } from '../models/command-outcomes.js';
 import { holdCommand, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
-import { buildReply, commandRecord, duplicateReply, isInboxConflict, rejectionEvent, type ExecuteDeps } from './execute-command.js';
+import { buildReply, commandRecord, duplicateReply, isInboxConflict, rejectionEvent, runHandler, type Authorise, type ExecuteDeps } from './execute-command.js';
 
 // Group commit: the ready commands of a stretch (of several keys) applied in ONE transaction, in stretch order,
 // each in a savepoint of its own, their rows written together at the end.
@@ -82,6 +80,7 @@ export async function applyGroup(
     // Authorisation per (environment, actor) holds for the whole group unless a platform command (which may
     // change environments, organisations or grants) runs in it: then it is asked again.
     const scopes = new Map<string, EnvironmentScope>();
+    const authorise = cachedAuthorise(scopes);
     let inSavepoint = false;
     // Set with the group's first statement (no round trip of its own).
     let bounds: string | undefined = `set local lock_timeout = ${Math.max(1, Math.floor(deps.lockTimeoutMs))}`;
@@ -113,7 +112,7 @@ export async function applyGroup(
       inSavepoint = true;
       let record: CommandRecord;
       try {
-        const outcome = await runHandler(trx, deps, command, now, scopes);
+        const outcome = await runHandler(trx, deps, envelope, command.handler, now, authorise);
         record = commandRecord(deps.config.EVENTS_TOPIC, envelope, outcome.reply, { replyTopic, fingerprint }, outcome.events, outcome.audit);
         jobs.push(...outcome.jobs);
       } catch (error) {
@@ -146,23 +145,14 @@ export async function applyGroup(
   return result;
 }
 
-/** Authorisation, payload and handler of one command, as executeCommand runs them (execute-command.ts). */
-async function runHandler(trx: Knex.Transaction, deps: GroupDeps, { envelope, handler }: GroupCommand, now: Date, scopes: Map<string, EnvironmentScope>) {
-  const ctx: CommandContext = { trx, command: envelope, actor: envelope.actor, now, config: deps.config };
-  if (handler.scope === 'platform') {
-    if (envelope.actor.type !== 'system') throw forbidden();
-  } else {
-    const scopeKey = `${envelope.environment ?? ''}\u0000${envelope.actor.type}\u0000${envelope.actor.id}`;
-    let scope = scopes.get(scopeKey);
-    if (!scope) {
-      scope = await authorizeEnvironment(trx, envelope.environment, envelope.actor);
-      scopes.set(scopeKey, scope);
-    }
-    ctx.scope = scope;
-  }
-  const parsed = handler.payload.safeParse(envelope.payload ?? {});
-  if (!parsed.success) throw new CommandRejection(400, fieldErrors(parsed.error));
-  const result = await handler.handle(ctx, parsed.data);
-  const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
-  return { reply, events: result.events ?? [], audit: result.audit ?? [], jobs: result.jobs ?? [] };
+/** Authorisation per (environment, actor), asked once per group unless a platform command ran since. */
+function cachedAuthorise(scopes: Map<string, EnvironmentScope>): Authorise {
+  return async (trx, environmentKey, actor) => {
+    const key = `${environmentKey ?? ''}\u0000${actor.type}\u0000${actor.id}`;
+    const known = scopes.get(key);
+    if (known) return known;
+    const scope = await authorizeEnvironment(trx, environmentKey, actor);
+    scopes.set(key, scope);
+    return scope;
+  };
 }

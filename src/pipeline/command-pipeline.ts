@@ -44,6 +44,9 @@ export type PipelineConfig = Pick<
   | 'COMMAND_LOCK_TIMEOUT_MS'
 >;
 
+/** Runs a step again and again in place until it succeeds (retry-in-place.ts). */
+type Durably = <T>(what: string, work: () => Promise<T>) => Promise<T>;
+
 /** A message of a stretch, read once (read-command.ts), with its ordering key and when it was read. */
 interface ReadMessage {
   message: InboundMessage;
@@ -79,8 +82,9 @@ export function storedMessage(message: InboundMessage, envelope: Pick<CommandEnv
 
 /**
  * Turns a stretch of commands-topic messages into durable outcomes, in per-key order (CONTRACT.md "Order and
- * durability"). Messages are grouped by key; each key's lane runs one message at a time, different keys side by
- * side. `processStretch` resolves once every outcome is in Postgres (or the DLQ topic), so the consumer may
+ * durability"). The ready commands are applied in stretch order, in groups of COMMAND_GROUP_SIZE sharing one
+ * transaction (command-group.ts); a group that fails as a whole runs one command at a time instead: there each
+ * key's lane runs one message at a time, different keys side by side. `processStretch` resolves once every outcome is in Postgres (or the DLQ topic), so the consumer may
  * commit the stretch's offsets; it then hands the replies, jobs and held commands to the queues, best effort:
  * what the queues miss, the reconciler gives them again from Postgres.
  *
@@ -101,7 +105,7 @@ export class CommandPipeline {
   async processStretch(messages: InboundMessage[], control: BatchControl): Promise<void> {
     const { knex, ports } = this.deps;
     // Each failed step counts as a retry of the stretch's commands.
-    const durably = <T>(what: string, work: () => Promise<T>) =>
+    const durably: Durably = (what, work) =>
       retryInPlace(what, work, { ...control, logger: this.deps.logger, capMs: 5000, beforeRetry: () => this.deps.metrics.commandRetries.inc() });
     const read: ReadMessage[] = messages.map((message) => ({
       message,
@@ -140,18 +144,20 @@ export class CommandPipeline {
     const { config, logger } = this.deps;
     const early: CommandRecord[] = [];
     const commands: Array<GroupCommand & { started: bigint }> = [];
-    const rejected: ReadMessage[] = [];
+    const rejected: Array<{ type: string; status: number; started: bigint }> = [];
     for (const r of chunk) {
       if (r.outcome.kind === 'reject') {
         const { address, status, body } = r.outcome;
         const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, status, body);
         early.push({ commandId: address.commandId, audit: [], outbox: [], inbox: null, reply, replyTopic: address.replyTo ?? config.REPLIES_TOPIC, replyStored: false });
-        rejected.push(r);
+        rejected.push({ type: address.type, status, started: r.started });
+        logger.info({ commandId: address.commandId, status, body }, 'command rejected before execution');
       } else if (r.outcome.kind === 'command') {
         const { envelope, handler, fingerprint } = r.outcome;
         commands.push({ key: r.key, envelope, handler, fingerprint, stored: storedMessage(r.message, envelope), started: r.started });
       }
     }
+    if (!commands.length && !early.length) return true;
     let result: GroupResult;
     try {
       const lockTimeoutMs = Math.min(config.COMMAND_GROUP_LOCK_TIMEOUT_MS, config.COMMAND_LOCK_TIMEOUT_MS);
@@ -165,10 +171,7 @@ export class CommandPipeline {
     handoff.deliveries.push(...result.deliveries);
     handoff.jobs.push(...result.jobs);
     handoff.held.push(...result.held);
-    for (const r of rejected) {
-      if (r.outcome.kind === 'reject') logger.info({ commandId: r.outcome.address.commandId, status: r.outcome.status, body: r.outcome.body }, 'command rejected before execution');
-      this.observe(r.outcome.kind === 'reject' ? r.outcome.address.type : 'unknown', r.outcome.kind === 'reject' ? r.outcome.status : 400, r.started);
-    }
+    for (const r of rejected) this.observe(r.type, r.status, r.started);
     commands.forEach((c, i) => {
       const status = result.statuses[i];
       if (status === undefined) state.heldKeys.add(c.key);
@@ -178,13 +181,7 @@ export class CommandPipeline {
   }
 
   /** The single-command path: each key a lane of one command at a time, keys side by side. */
-  private async runLanes(
-    chunk: ReadMessage[],
-    heldKeys: Set<string>,
-    control: BatchControl,
-    handoff: Handoff,
-    durably: <T>(what: string, work: () => Promise<T>) => Promise<T>,
-  ): Promise<void> {
+  private async runLanes(chunk: ReadMessage[], heldKeys: Set<string>, control: BatchControl, handoff: Handoff, durably: Durably): Promise<void> {
     const lanes = new Map<string, ReadMessage[]>();
     for (const r of chunk) {
       const lane = lanes.get(r.key);
@@ -214,14 +211,7 @@ export class CommandPipeline {
     }
   }
 
-  private async runLane(
-    lane: ReadMessage[],
-    heldKeys: Set<string>,
-    key: string,
-    control: BatchControl,
-    handoff: Handoff,
-    durably: <T>(what: string, work: () => Promise<T>) => Promise<T>,
-  ): Promise<void> {
+  private async runLane(lane: ReadMessage[], heldKeys: Set<string>, key: string, control: BatchControl, handoff: Handoff, durably: Durably): Promise<void> {
     const { config, logger } = this.deps;
     for (const { message, outcome, started } of lane) {
       if (outcome.kind === 'dlq') continue; // sent for the whole stretch already

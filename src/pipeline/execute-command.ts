@@ -3,7 +3,7 @@ import type { CommandEnvelope, Reply } from '../contracts/envelope.js';
 import { fieldErrors } from '../contracts/errors.js';
 import type { Config } from '../config.js';
 import { authorizeEnvironment } from '../handlers/authorize.js';
-import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EventDraft, type JobDraft } from '../handlers/types.js';
+import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EnvironmentScope, type EventDraft, type JobDraft } from '../handlers/types.js';
 import { answeredCommand, writeCommandRecords, type AnsweredCommand, type CommandRecord } from '../models/command-outcomes.js';
 import { insertReplyDeliveries, type ReplyDelivery } from '../models/delivery-state.js';
 import { domainEvent, outboxRow } from '../models/outbox.js';
@@ -52,19 +52,10 @@ export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelop
   const now = deps.now?.() ?? new Date();
   try {
     return await deps.knex.transaction(async (trx) => {
-      const ctx: CommandContext = { trx, command: envelope, actor: envelope.actor, now, config: deps.config };
-      if (handler.scope === 'platform') {
-        if (envelope.actor.type !== 'system') throw forbidden();
-      } else {
-        ctx.scope = await authorizeEnvironment(trx, envelope.environment, envelope.actor);
-      }
-      const parsed = handler.payload.safeParse(envelope.payload ?? {});
-      if (!parsed.success) throw new CommandRejection(400, fieldErrors(parsed.error));
-      const result = await handler.handle(ctx, parsed.data);
-      const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
+      const { reply, ...result } = await runHandler(trx, deps, envelope, handler, now);
       await options.settle?.(trx);
-      const delivery = await recordOutcome(trx, deps, envelope, reply, options, result.events ?? [], result.audit ?? []);
-      return { reply, duplicate: false, jobs: result.jobs ?? [], delivery };
+      const delivery = await recordOutcome(trx, deps, envelope, reply, options, result.events, result.audit);
+      return { reply, duplicate: false, jobs: result.jobs, delivery };
     });
   } catch (error) {
     if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope, options);
@@ -81,6 +72,34 @@ export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelop
       throw recordError;
     }
   }
+}
+
+/** How an environment-scoped command's actor is authorised (handlers/authorize.ts; a group caches it). */
+export type Authorise = (trx: Knex.Transaction, environmentKey: string | undefined, actor: CommandEnvelope['actor']) => Promise<EnvironmentScope>;
+
+/**
+ * Authorisation, payload and handler of one command, in `trx`: its reply, events, audit and jobs as data. Throws
+ * a CommandRejection for a rejection, anything else for a failure.
+ */
+export async function runHandler(
+  trx: Knex.Transaction,
+  deps: Pick<ExecuteDeps, 'config'>,
+  envelope: CommandEnvelope,
+  handler: CommandHandler,
+  now: Date,
+  authorise: Authorise = authorizeEnvironment,
+): Promise<{ reply: Reply; events: EventDraft[]; audit: AuditDraft[]; jobs: JobDraft[] }> {
+  const ctx: CommandContext = { trx, command: envelope, actor: envelope.actor, now, config: deps.config };
+  if (handler.scope === 'platform') {
+    if (envelope.actor.type !== 'system') throw forbidden();
+  } else {
+    ctx.scope = await authorise(trx, envelope.environment, envelope.actor);
+  }
+  const parsed = handler.payload.safeParse(envelope.payload ?? {});
+  if (!parsed.success) throw new CommandRejection(400, fieldErrors(parsed.error));
+  const result = await handler.handle(ctx, parsed.data);
+  const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
+  return { reply, events: result.events ?? [], audit: result.audit ?? [], jobs: result.jobs ?? [] };
 }
 
 /**
