@@ -168,16 +168,6 @@ const toHeld = (r: HeldRow): HeldCommand => ({
   nextAttemptAt: r.next_attempt_at,
 });
 
-/** The keys among `keys` that have commands held: their later commands must queue behind them. */
-export async function heldKeysAmong(db: Db, keys: string[]): Promise<Set<string>> {
-  if (!keys.length) return new Set();
-  const { rows } = await db.raw<{ rows: { message_key: string }[] }>(
-    'select distinct message_key from held_commands where message_key = any(?::text[])',
-    [keys],
-  );
-  return new Set(rows.map((r) => r.message_key));
-}
-
 /**
  * Appends a command to its key's held queue and returns the key's head (the command to run next). A command
  * id already held is not held twice (a redelivery), and one already answered is not held at all (`null`):
