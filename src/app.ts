@@ -11,7 +11,8 @@ import { createKafka, ensureTopics, workerTopics } from './transport/kafka.js';
 import { startCommandConsumer } from './transport/command-consumer.js';
 import { OutboxRelay } from './transport/outbox-relay.js';
 import { startHttpServer } from './transport/http.js';
-import { createReplyProducer, kafkaDeadLetterSink, kafkaReplyPublisher } from './transport/kafka-sinks.js';
+import { createReplyProducer, kafkaDeadLetterSink, kafkaReplyBatchPublisher, kafkaReplyPublisher } from './transport/kafka-sinks.js';
+import { directReplySink } from './pipeline/replies.js';
 import { createQueues, jobScheduler, replySink, retryScheduler, type Queues } from './jobs/queues.js';
 import { startReplyWorker } from './jobs/reply-worker.js';
 import { startCommandRetryWorker } from './jobs/command-retry-worker.js';
@@ -22,6 +23,7 @@ import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
 import { countParked } from './models/parked.js';
 import { readPipelineBacklog } from './models/backlog.js';
+import { markRepliesDelivered } from './models/delivery-state.js';
 import { opsDashboard } from './ops-pages.js';
 
 export interface WorkerApp {
@@ -69,8 +71,10 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     metrics.parkedSource.count = () => countParked(knex);
     metrics.backlogSource.read = () => readPipelineBacklog(knex);
 
+    const queuedReplies = replySink(queues, { attempts: config.REPLY_DELIVERY_ATTEMPTS });
+    // What the reconciler gives again goes by the reply queue (attempts, parking); see the pipeline's ports below.
     const ports: PipelinePorts = {
-      replies: replySink(queues, { attempts: config.REPLY_DELIVERY_ATTEMPTS }),
+      replies: queuedReplies,
       retries: retryScheduler(queues, { attempts: config.COMMAND_RETRY_ATTEMPTS, baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS }),
       deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, knex, logger, metrics }),
       jobs: jobScheduler(queues, () => installSchedules(queues.results, config, { onlyMissing: true })),
@@ -82,7 +86,12 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       intervalMs: config.RECONCILE_INTERVAL_S * 1000,
       inboxReplyRetentionDays: config.INBOX_REPLY_RETENTION_DAYS,
     });
-    const pipeline = new CommandPipeline({ knex, config, ports, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
+    // The pipeline's replies go straight to Kafka after the commit; the reply queue is the fallback (pipeline/replies.ts).
+    const pipelinePorts: PipelinePorts = {
+      ...ports,
+      replies: directReplySink({ publisher: kafkaReplyBatchPublisher(replyProducer), markDelivered: (ids) => markRepliesDelivered(knex, ids), fallback: queuedReplies, logger, onMarkFailure: () => reconciler.nudge() }),
+    };
+    const pipeline = new CommandPipeline({ knex, config, ports: pipelinePorts, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
 
     const relay = new OutboxRelay({
       databaseUrl: config.DATABASE_URL,

@@ -55,6 +55,10 @@ const schema = z.object({
 
   /** How long a command meeting a transient failure is retried in place before it is held in Postgres. */
   COMMAND_INPLACE_RETRY_MS: int(0, 600_000).default(5000),
+  /** Commands of a stretch applied in one transaction (a savepoint each); 1 runs each in its own transaction. */
+  COMMAND_GROUP_SIZE: int(1, 64).default(32),
+  /** lock_timeout inside a group: a command waiting on a lock sends its group to the one-at-a-time path. */
+  COMMAND_GROUP_LOCK_TIMEOUT_MS: int(10).default(250),
   /** Bounds on every command transaction (statement_timeout, lock_timeout of the commands' connections). */
   COMMAND_STATEMENT_TIMEOUT_MS: int(100).default(15_000),
   COMMAND_LOCK_TIMEOUT_MS: int(10).default(5000),

@@ -2,10 +2,11 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Logger } from '../logger.js';
 import type { CommandDlqReason, Metrics } from '../metrics.js';
-import type { DeadLetterSink, ReplyPublisher } from '../pipeline/ports.js';
+import type { DeadLetterSink, ReplyBatchPublisher, ReplyPublisher } from '../pipeline/ports.js';
+import type { ReplyDelivery } from '../models/delivery-state.js';
 import { ReplyNotPublished } from '../pipeline/replies.js';
 import type { DeadLetterCopy } from '../models/parked.js';
-import { classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
+import { byteCappedChunks, classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
 import { deadLetterHeaders, sendDeadLetters } from './dead-letters.js';
 import { RenewableProducer } from './renewable-producer.js';
 
@@ -23,10 +24,48 @@ export function createReplyProducer(kafka: Kafka, logger: Logger): RenewableProd
   );
 }
 
+const replyMessage = (reply: ReplyDelivery['reply']): Message => ({
+  key: reply.commandId,
+  value: JSON.stringify(reply),
+  headers: reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {},
+});
+
+/**
+ * The pipeline's direct reply path: a group's replies in one produce request per 512 KiB (byte-capped like the
+ * relay's), topics grouped. Any failure is reported for the whole call; the caller hands them to the queue.
+ */
+export function kafkaReplyBatchPublisher(producer: RenewableProducer): ReplyBatchPublisher {
+  return {
+    async publishAll(deliveries) {
+      const outgoing = deliveries.map((d) => {
+        const message = replyMessage(d.reply);
+        return { topic: d.topic, message, bytes: messageBytes(message) };
+      });
+      try {
+        for (const chunk of byteCappedChunks(outgoing, (o) => o.bytes)) {
+          const byTopic = new Map<string, Message[]>();
+          for (const o of chunk) {
+            const list = byTopic.get(o.topic);
+            if (list) list.push(o.message);
+            else byTopic.set(o.topic, [o.message]);
+          }
+          await producer.sendBatch(
+            { acks: -1, compression: compressionFor(chunk.reduce((n, o) => n + o.bytes, 0)), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) },
+            { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
+          );
+        }
+      } catch (error) {
+        const { failure, detail } = classifySendError(error);
+        throw new ReplyNotPublished(failure, `replies not published (${detail})`, { cause: error });
+      }
+    },
+  };
+}
+
 export function kafkaReplyPublisher(producer: RenewableProducer): ReplyPublisher {
   return {
     async publish({ topic, reply }) {
-      const message: Message = { key: reply.commandId, value: JSON.stringify(reply), headers: reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {} };
+      const message = replyMessage(reply);
       try {
         await producer.sendBatch(
           { acks: -1, compression: compressionFor(messageBytes(message)), topicMessages: [{ topic, messages: [message] }] },
