@@ -43,11 +43,16 @@ const admin = kafka.admin();
 const cleanup = new Cleanup();
 const key: SigningKey = { keyId: 'bench', secret: `bench-${randomUUID()}` };
 
-let interrupted = false;
+// Ctrl-C reaches this process twice (from the terminal, and relayed by the tsx launcher): only a signal
+// more than 2 s after the first one skips the clean-up.
+let interrupted = 0;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
+    if (interrupted) {
+      if (Date.now() - interrupted > 2000) process.exit(130);
+      return;
+    }
+    interrupted = Date.now();
     log(`${signal}: stopping the workers and removing the run's database, topics and Redis keys`);
     void cleanup.runAll(log).finally(() => process.exit(130));
   });
@@ -186,13 +191,16 @@ async function main(): Promise<void> {
   log(`wrote ${file}`);
 }
 
+// Once interrupted, the signal handler owns the clean-up and the exit; what main then throws is its doing.
 main()
   .then(async () => {
+    if (interrupted) return;
     await cleanup.runAll(log);
     process.exit(0);
   })
   .catch(async (error: unknown) => {
+    if (interrupted) return;
     console.error(error);
-    if (!interrupted) await cleanup.runAll(log);
+    await cleanup.runAll(log);
     process.exit(1);
   });
