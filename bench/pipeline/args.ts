@@ -28,6 +28,8 @@ export interface BenchOptions {
   /** Commands sent before each throughput measurement, not measured. */
   warmupCommands: number;
   skipBaselines: boolean;
+  /** Start a broker of the run's own on this port (and the next, for its controller) instead of KAFKA_BROKERS. */
+  privateBrokerPort?: number;
   quick: boolean;
   help: boolean;
 }
@@ -64,6 +66,8 @@ Options:
   --group-size G          commands per transaction of the "limit" baseline (default 32)
   --warmup-commands N     commands sent before each throughput measurement (default 1000)
   --skip-baselines        only the worker phases
+  --private-broker [PORT] start a broker of the run's own (scripts/kafka.sh, port 29292 and the next, state in
+                          .run/kafka-bench) and stop it at the end: on a shared machine its CPU is then the run's
   --quick                 smoke run: 2000 commands, workers 1,2, rates 200,500 for 3 s, 200 warm-up commands
                           (explicit options still win)
   --help                  this text
@@ -89,10 +93,12 @@ const intList = (name: string, text: string): number[] => {
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: argv,
       strict: true,
+      allowPositionals: true,
       options: {
         commands: { type: 'string' },
         workers: { type: 'string' },
@@ -108,6 +114,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         'group-size': { type: 'string' },
         'warmup-commands': { type: 'string' },
         'skip-baselines': { type: 'boolean', default: false },
+        'private-broker': { type: 'boolean', default: false },
         quick: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -115,6 +122,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  // --private-broker takes an optional port: a number right after it.
+  const brokerPortText = values['private-broker'] ? argv[argv.indexOf('--private-broker') + 1] : undefined;
+  const brokerPort = brokerPortText !== undefined && /^\d+$/.test(brokerPortText) ? positiveInt('private-broker', brokerPortText) : 29292;
+  const stray = positionals.filter((p) => p !== brokerPortText);
+  if (stray.length) throw new UsageError(`unexpected argument ${JSON.stringify(stray[0])}`);
+  if (values['private-broker'] && (brokerPort === 9092 || brokerPort >= 32768)) throw new UsageError('--private-broker needs a port other than 9092 and below 32768 (the ephemeral range)');
   const quick = values.quick!;
   const int = (name: keyof typeof values, fallback: number) => (values[name] === undefined ? fallback : positiveInt(name, values[name] as string));
   const commands = int('commands', quick ? 2000 : 20_000);
@@ -142,6 +155,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     groupSize: int('group-size', 32),
     warmupCommands: values['warmup-commands'] === '0' ? 0 : int('warmup-commands', quick ? 200 : 1000),
     skipBaselines: values['skip-baselines']!,
+    ...(values['private-broker'] ? { privateBrokerPort: brokerPort } : {}),
     quick,
     help: values.help!,
   };

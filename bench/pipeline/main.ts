@@ -1,7 +1,8 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { PrivateBroker } from '../../test/integration/chaos/private-broker.js';
 import { HELP, parseBenchArgs, UsageError, type BenchOptions } from './args.js';
 import { echoBaseline } from './echo-baseline.js';
 import { benchKafka, createTopics, ReplyCollector, type SigningKey } from './kafka-io.js';
@@ -36,7 +37,8 @@ const logDir = join('bench/results', `pipeline-${stamp}-logs`);
 const run = randomUUID().slice(0, 8);
 const serverUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const privateBroker = options.privateBrokerPort ? new PrivateBroker(options.privateBrokerPort, options.privateBrokerPort + 1, resolve('.run/kafka-bench')) : undefined;
+const brokers = privateBroker?.address ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const names = runNames(run, serverUrl);
 const kafka = benchKafka(brokers.split(','), `bench-${run}`);
 const admin = kafka.admin();
@@ -79,7 +81,7 @@ function workerEnv(label: string): Record<string, string> {
   };
 }
 
-const brokerPid = findBrokerPid(Number(brokers.split(',')[0]!.split(':')[1]), process.env.KAFKA_RUN_DIR ?? '.run/kafka');
+let brokerPid: number | undefined;
 function cpuSources(fleet?: WorkerFleet, extra: CpuSources = {}): CpuSources {
   return {
     ...(fleet ? { workers: fleet.cpuSeconds } : {}),
@@ -130,6 +132,13 @@ async function runFleet(count: number, tenants: Tenants, firstHttpPort: number):
   if (count === options.latencyWorkers && options.rates.length) {
     result.latency = [];
     for (const rate of options.rates) {
+      const overloaded = result.latency.find((s) => s.unanswered > 0 && s.offeredRate <= rate);
+      if (overloaded) {
+        // Its queue had not drained: a higher rate would only start behind that backlog and measure it.
+        log(`${count} worker(s): latency at ${rate}/s skipped: at ${overloaded.offeredRate}/s the queue did not drain within ${options.drainSeconds} s`);
+        result.latencySkipped = [...(result.latencySkipped ?? []), rate];
+        continue;
+      }
       log(`${count} worker(s): latency at ${rate}/s offered, ${options.warmupSeconds} s warm-up + ${options.rateSeconds} s`);
       const step = await measured(sources, () => measureLatency(wire, tenants, { rate, seconds: options.rateSeconds, warmupSeconds: options.warmupSeconds, drainSeconds: options.drainSeconds }, commandCounter, progress));
       commandCounter += step.commandsSent;
@@ -145,6 +154,12 @@ async function runFleet(count: number, tenants: Tenants, firstHttpPort: number):
 
 async function main(): Promise<void> {
   mkdirSync(logDir, { recursive: true });
+  if (privateBroker) {
+    log(`starting a broker of this run's own on ${privateBroker.address}`);
+    cleanup.add(`stopping the broker on ${privateBroker.address}`, () => privateBroker.stop());
+    await privateBroker.start();
+  }
+  brokerPid = findBrokerPid(Number(brokers.split(',')[0]!.split(':')[1]), privateBroker ? resolve('.run/kafka-bench') : (process.env.KAFKA_RUN_DIR ?? '.run/kafka'));
   log(`run ${run}: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; broker ${brokers} (pid ${brokerPid ?? 'not found: its CPU is not measured'}); logs in ${logDir}`);
   await admin.connect();
   cleanup.add('disconnecting the admin client', () => admin.disconnect());

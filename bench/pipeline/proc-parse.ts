@@ -46,18 +46,6 @@ export function parseMachineCpu(text: string): MachineCpu {
   return { busy: user! + nice! + system! + irq! + softirq! + (steal ?? 0), idle: idle! + iowait!, steal: steal ?? 0 };
 }
 
-/** Socket inodes listening on `port` in /proc/net/tcp or /proc/net/tcp6 text. */
-export function listeningInodes(text: string, port: number): number[] {
-  const inodes: number[] = [];
-  for (const line of text.split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    if (cols.length < 10) continue;
-    const localPort = parseInt(cols[1]!.split(':').pop()!, 16);
-    if (localPort === port && cols[3] === '0A') inodes.push(Number(cols[9]));
-  }
-  return inodes;
-}
-
 /**
  * The database of a Postgres backend from its process title (`postgres: user db host(port) state`, or with the
  * cluster name first: `postgres: 15/main: user db …`); undefined for the postmaster and background processes.

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listeningInodes, parseMachineCpu, parseProcStat, parseProcStatus, postgresBackendDatabase, type MachineCpu, type ProcStat } from './proc-parse.js';
+import { pidOwningLocalPort } from '../../test/integration/chaos/relay-leader.js';
+import { parseMachineCpu, parseProcStat, parseProcStatus, postgresBackendDatabase, type MachineCpu, type ProcStat } from './proc-parse.js';
 
 // CPU and memory of the processes taking part in a measurement, read from /proc (Linux only).
 
@@ -72,26 +73,7 @@ export function redisCpuSeconds(): number {
 export function findBrokerPid(port: number, runDir: string): number | undefined {
   const fromFile = Number(read(join(runDir, 'kafka.pid'))?.trim());
   if (fromFile && (read(`/proc/${fromFile}/cmdline`) ?? '').includes('kafka.Kafka')) return fromFile;
-  const inodes = new Set([...listeningInodes(read('/proc/net/tcp') ?? '', port), ...listeningInodes(read('/proc/net/tcp6') ?? '', port)]);
-  if (!inodes.size) return undefined;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${name}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${name}/fd/${fd}`));
-        if (match && inodes.has(Number(match[1]))) return Number(name);
-      } catch {
-        // fd closed meanwhile
-      }
-    }
-  }
-  return undefined;
+  return pidOwningLocalPort(port, readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number));
 }
 
 export function machineCpu(): MachineCpu {

@@ -17,6 +17,8 @@ export interface FleetResult {
   /** VmHWM of each worker process at the end of its fleet's phases, bytes. */
   peakRssBytes: number[];
   latency?: (LatencyStep & { cpu: CpuUsage })[];
+  /** Offered rates not measured because a lower one had already overloaded the workers. */
+  latencySkipped?: number[];
 }
 
 export interface Baselines {
@@ -24,8 +26,6 @@ export interface Baselines {
   postgresOneTransactionPerCommand?: PostgresBaseline & { cpu: CpuUsage };
   postgresLimit?: PostgresBaseline & { cpu: CpuUsage };
 }
-
-export const PARTIES = ['workers', 'broker', 'postgres', 'postgresBenchDatabase', 'redis', 'loadGenerator'] as const;
 
 export function perThousand(cpu: CpuUsage, commands: number): Record<string, number> {
   return Object.fromEntries(Object.entries(cpu.cpuSeconds).map(([party, seconds]) => [party, (seconds / commands) * 1000]));
@@ -49,6 +49,10 @@ export function targets(one: FleetResult | undefined, baselines: Baselines): Rec
 
 const cores = (cpu: CpuUsage, party: string) => (cpu.cpuSeconds[party] ?? NaN) / cpu.wallSeconds;
 
+/** The parties the verdict weighs: Postgres as this run's backends, since other databases' work is not ours. */
+const OURS = ['workers', 'broker', 'postgresBenchDatabase', 'redis', 'loadGenerator'] as const;
+const LABEL: Record<string, string> = { workers: 'workers', broker: 'broker', postgresBenchDatabase: 'Postgres', redis: 'Redis', loadGenerator: 'load generator' };
+
 /** What the /proc figures say limits the scale-out on this machine. */
 export function scaleOutVerdict(fleets: FleetResult[]): string {
   if (!fleets.length) return '';
@@ -56,22 +60,21 @@ export function scaleOutVerdict(fleets: FleetResult[]): string {
   const first = fleets[0]!;
   const last = fleets[fleets.length - 1]!;
   const f = (x: number) => x.toFixed(2);
-  const use = (r: FleetResult) =>
-    `workers ${f(cores(r.cpu, 'workers'))}, broker ${f(cores(r.cpu, 'broker'))}, Postgres ${f(cores(r.cpu, 'postgres'))}, Redis ${f(cores(r.cpu, 'redis'))}, load generator ${f(cores(r.cpu, 'loadGenerator'))} cores; the whole machine ${f(r.cpu.machineBusyCores)} of ${machineCores}`;
   const gain = last.throughput.perSecond / first.throughput.perSecond;
-  let sentence = `From ${first.workers} to ${last.workers} worker(s) throughput went ${first.throughput.perSecond.toFixed(0)} → ${last.throughput.perSecond.toFixed(0)} commands/s (×${gain.toFixed(2)}). CPU in use with ${last.workers}: ${use(last)}.`;
+  const used = OURS.map((p) => `${LABEL[p]} ${f(cores(last.cpu, p))}`).join(', ');
+  let sentence = `From ${first.workers} to ${last.workers} worker(s) throughput went ${first.throughput.perSecond.toFixed(0)} → ${last.throughput.perSecond.toFixed(0)} commands/s (×${gain.toFixed(2)}). Cores in use with ${last.workers}: ${used}; the whole machine ${f(last.cpu.machineBusyCores)} of ${machineCores}.`;
   const per1000 = perThousand(last.cpu, last.throughput.commands);
-  const heaviest = ['workers', 'broker', 'postgres', 'redis'].sort((a, b) => (per1000[b] ?? 0) - (per1000[a] ?? 0));
-  const share = (party: string) => `${party} ${(((per1000[party] ?? 0) / ['workers', 'broker', 'postgres', 'redis', 'loadGenerator'].reduce((s, p) => s + (per1000[p] ?? 0), 0)) * 100).toFixed(0)} %`;
+  const total = OURS.reduce((sum, p) => sum + (per1000[p] || 0), 0);
+  const shares = [...OURS].sort((a, b) => (per1000[b] ?? 0) - (per1000[a] ?? 0)).map((p) => `${LABEL[p]} ${(((per1000[p] || 0) / total) * 100).toFixed(0)} %`);
   if (last.cpu.machineBusyCores >= 0.9 * machineCores) {
-    sentence += ` The ${machineCores} cores are saturated, so another worker process only shares the same CPU: the limit is the machine's CPU, spent per command as ${heaviest.map(share).join(', ')}.`;
+    sentence += ` The ${machineCores} cores are saturated, so another worker process only shares the same CPU: the limit is the machine's CPU, which this run spends per command as ${shares.join(', ')}.`;
   } else if (cores(first.cpu, 'workers') / first.workers >= 0.85) {
     sentence += ` One worker keeps its JavaScript thread busy (${f(cores(first.cpu, 'workers'))} cores) and the machine has CPU left, so more worker processes add throughput until the cores run out.`;
   } else {
-    sentence += ` The CPU is not saturated: the limit is waiting (round trips, batching, the consumer's fetches), not CPU; the heaviest party per command is ${heaviest[0]}.`;
+    sentence += ` The CPU is not saturated: the limit is waiting (round trips, batching, the consumer's fetches), not CPU; per command the CPU goes to ${shares.join(', ')}.`;
   }
-  if (last.cpu.machineBusyCores - PARTIES.filter((p) => p !== 'postgresBenchDatabase').reduce((s, p) => s + (cores(last.cpu, p) || 0), 0) > 0.2)
-    sentence += ` Other processes (not this bench's) took ${f(last.cpu.machineBusyCores - PARTIES.filter((p) => p !== 'postgresBenchDatabase').reduce((s, p) => s + (cores(last.cpu, p) || 0), 0))} cores meanwhile: the machine was shared.`;
+  const others = last.cpu.machineBusyCores - OURS.reduce((sum, p) => sum + (cores(last.cpu, p) || 0), 0);
+  if (others > 0.2) sentence += ` Other processes (other databases' Postgres work included) took ${f(others)} cores meanwhile: the machine was shared, so the figures are lower than a quiet machine would give.`;
   return sentence;
 }
 
@@ -120,6 +123,7 @@ export function renderTables(fleets: FleetResult[], baselines: Baselines, verdic
           }),
         ),
       );
+      if (one.latencySkipped?.length) out.push(`not measured: ${one.latencySkipped.map((r) => `${r}/s`).join(', ')} (a lower rate's queue did not drain: above capacity)`);
     }
     const t = targets(one, baselines);
     const mark = (x: boolean | null) => (x === null ? 'not measured' : x ? 'met' : 'MISSED');

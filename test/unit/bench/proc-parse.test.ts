@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { listeningInodes, parseMachineCpu, parseProcStat, parseProcStatus, postgresBackendDatabase } from '../../../bench/pipeline/proc-parse.js';
+import { parseMachineCpu, parseProcStat, parseProcStatus, postgresBackendDatabase } from '../../../bench/pipeline/proc-parse.js';
 
 describe('parseProcStat', () => {
   it('reads ppid and the four CPU tick counters', () => {
@@ -32,21 +32,6 @@ describe('parseMachineCpu', () => {
   it('adds up busy and idle ticks of the aggregate line', () => {
     const text = 'cpu  48156 24299 21121 55579 527 0 1537 338 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n';
     expect(parseMachineCpu(text)).toEqual({ busy: 48156 + 24299 + 21121 + 0 + 1537 + 338, idle: 55579 + 527, steal: 338 });
-  });
-});
-
-describe('listeningInodes', () => {
-  const tcp = [
-    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
-    '   0: 0100007F:2400 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 91001 1 0000000038704ab7 100 0 0 10 0',
-    '   1: 0100007F:2400 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 91002 1 0000000038704ab7 20 4 30 10 -1',
-    '   2: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   106        0 6629 1 0000000038704ab7 100 0 0 10 0',
-  ].join('\n');
-
-  it('finds the socket listening on the port (hex), not its connections', () => {
-    expect(listeningInodes(tcp, 9216)).toEqual([91001]);
-    expect(listeningInodes(tcp, 5432)).toEqual([6629]);
-    expect(listeningInodes(tcp, 9092)).toEqual([]);
   });
 });
 
