@@ -54,9 +54,8 @@ const OURS = ['workers', 'broker', 'postgresBenchDatabase', 'redis', 'loadGenera
 const LABEL: Record<string, string> = { workers: 'workers', broker: 'broker', postgresBenchDatabase: 'Postgres', redis: 'Redis', loadGenerator: 'load generator' };
 
 /** What the /proc figures say limits the scale-out on this machine. */
-export function scaleOutVerdict(fleets: FleetResult[]): string {
+export function scaleOutVerdict(fleets: FleetResult[], machineCores = cpus().length): string {
   if (!fleets.length) return '';
-  const machineCores = cpus().length;
   const first = fleets[0]!;
   const last = fleets[fleets.length - 1]!;
   const f = (x: number) => x.toFixed(2);
@@ -74,7 +73,7 @@ export function scaleOutVerdict(fleets: FleetResult[]): string {
     sentence += ` The CPU is not saturated: the limit is waiting (round trips, batching, the consumer's fetches), not CPU; per command the CPU goes to ${shares.join(', ')}.`;
   }
   const others = last.cpu.machineBusyCores - OURS.reduce((sum, p) => sum + (cores(last.cpu, p) || 0), 0);
-  if (others > 0.2) sentence += ` Other processes (other databases' Postgres work included) took ${f(others)} cores meanwhile: the machine was shared, so the figures are lower than a quiet machine would give.`;
+  if (others > 0.2) sentence += ` Other processes (other databases' Postgres work included) took ${f(others)} cores meanwhile: the machine was shared, so the figures may be lower than on a quiet machine.`;
   return sentence;
 }
 
