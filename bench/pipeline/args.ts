@@ -76,7 +76,9 @@ Environment: KAFKA_BROKERS (127.0.0.1:9092), BENCH_POSTGRES_URL (postgres://post
 the server; the bench creates and drops a database of its own there), REDIS_URL (redis://127.0.0.1:6379),
 KAFKA_RUN_DIR (where scripts/kafka.sh keeps the broker's pid file; default .run/kafka; else the broker is found
 by its listening port), BENCH_NODE_ARGS (extra node flags of the worker processes, e.g. "--cpu-prof
---cpu-prof-dir=/tmp/prof"). Ctrl-C stops the workers and removes the run's database, topics and Redis keys.`;
+--cpu-prof-dir=/tmp/prof"), BENCH_WORKER_DIR (the checkout whose worker runs, default this one: compares two
+versions under the same bench; it migrates the run's database too). Ctrl-C stops the workers and removes the
+run's database, topics and Redis keys.`;
 
 export class UsageError extends Error {}
 

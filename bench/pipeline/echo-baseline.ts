@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import type { Admin, Kafka } from 'kafkajs';
 import { createTopics, sendMessages } from './kafka-io.js';
 import { spawnNode, stopChild } from './processes.js';
@@ -33,7 +34,7 @@ export async function echoBaseline(setup: EchoSetup, n: number): Promise<EchoBas
     { topic: inTopic, numPartitions: setup.partitions },
     { topic: outTopic, numPartitions: 3 },
   ]);
-  const echo = spawnNode('echo worker', ['bench/pipeline/echo-worker.ts', setup.brokers, inTopic, outTopic, `${setup.prefix}echo`, String(setup.concurrency)], {}, join(setup.logDir, 'echo-worker.log'));
+  const echo = spawnNode('echo worker', [fileURLToPath(new URL('./echo-worker.ts', import.meta.url)), setup.brokers, inTopic, outTopic, `${setup.prefix}echo`, String(setup.concurrency)], {}, join(setup.logDir, 'echo-worker.log'));
   try {
     await new Promise<void>((resolve, reject) => {
       echo.process.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());

@@ -35,6 +35,7 @@ const startedAt = new Date();
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
 const logDir = join('bench/results', `pipeline-${stamp}-logs`);
 const run = randomUUID().slice(0, 8);
+const workerDir = resolve(process.env.BENCH_WORKER_DIR ?? '.');
 const serverUrl = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const privateBroker = options.privateBrokerPort ? new PrivateBroker(options.privateBrokerPort, options.privateBrokerPort + 1, resolve('.run/kafka-bench')) : undefined;
@@ -114,7 +115,7 @@ async function runFleet(count: number, tenants: Tenants, firstHttpPort: number):
   cleanup.add(`disconnecting the ${label} clients`, async () => void (await Promise.allSettled([producer.disconnect(), collector.stop()])));
   const wire: Wire = { producer, collector, commandsTopic: env.COMMANDS_TOPIC!, key };
   log(`${count} worker(s): starting`);
-  const fleet = WorkerFleet.start({ label, count, partitions: options.partitions, env, firstHttpPort, logDir, nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) });
+  const fleet = WorkerFleet.start({ label, count, partitions: options.partitions, env, firstHttpPort, logDir, nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), workerDir });
   cleanup.add(`stopping the ${label} workers`, () => fleet.stop());
   const assignment = await fleet.waitReady(admin);
   await upsertTenants(wire, tenants);
@@ -160,12 +161,12 @@ async function main(): Promise<void> {
     await privateBroker.start();
   }
   brokerPid = findBrokerPid(Number(brokers.split(',')[0]!.split(':')[1]), privateBroker ? resolve('.run/kafka-bench') : (process.env.KAFKA_RUN_DIR ?? '.run/kafka'));
-  log(`run ${run}: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; broker ${brokers} (pid ${brokerPid ?? 'not found: its CPU is not measured'}); logs in ${logDir}`);
+  log(`run ${run}: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; broker ${brokers} (pid ${brokerPid ?? 'not found: its CPU is not measured'}); worker from ${workerDir}; logs in ${logDir}`);
   await admin.connect();
   cleanup.add('disconnecting the admin client', () => admin.disconnect());
   cleanup.add(`removing Redis keys ${names.redisPrefix}*`, async () => void (await deleteRedisKeys(redisUrl, names.redisPrefix)));
   cleanup.add(`removing topics and groups ${names.kafkaPrefix}*`, () => deleteKafkaObjects(admin, names.kafkaPrefix));
-  await createDatabase(names, cleanup, serverUrl, join(logDir, 'migrate.log'));
+  await createDatabase(names, cleanup, serverUrl, join(logDir, 'migrate.log'), workerDir);
   const tenants = benchTenants(run, options.environments, options.partitions, { organisationId: randomInt(1e6, 2e9), projectId: randomInt(1e6, 2e9) });
   const firstHttpPort = randomInt(20_000, 40_000);
   const fleets: FleetResult[] = [];
@@ -192,7 +193,7 @@ async function main(): Promise<void> {
   const result = {
     at: startedAt.toISOString(),
     run,
-    machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, brokers, brokerPid: brokerPid ?? null },
+    machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, brokers, brokerPid: brokerPid ?? null, workerDir },
     options,
     fleets,
     baselines,

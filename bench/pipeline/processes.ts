@@ -12,9 +12,10 @@ export interface Child {
   exited: Promise<string>;
 }
 
-export function spawnNode(name: string, args: string[], env: Record<string, string>, logFile: string, nodeArgs: string[] = []): Child {
+/** `cwd` is where `args` and tsx are resolved: the checkout whose worker is measured (BENCH_WORKER_DIR). */
+export function spawnNode(name: string, args: string[], env: Record<string, string>, logFile: string, nodeArgs: string[] = [], cwd = process.cwd()): Child {
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
@@ -32,8 +33,8 @@ export async function stopChild(child: Child, graceMs = 15_000): Promise<void> {
 }
 
 /** Runs a child to its end; throws with its log file named unless it exits 0. */
-export async function runToEnd(name: string, args: string[], env: Record<string, string>, logFile: string): Promise<void> {
-  const child = spawnNode(name, args, env, logFile);
+export async function runToEnd(name: string, args: string[], env: Record<string, string>, logFile: string, cwd?: string): Promise<void> {
+  const child = spawnNode(name, args, env, logFile, [], cwd);
   const code = await child.exited;
   if (code !== '0') throw new Error(`${name} exited with ${code} (log: ${logFile})`);
 }

@@ -47,9 +47,9 @@ export class Cleanup {
 }
 
 /** Creates and migrates the run's database with the worker's own migrate command. */
-export async function createDatabase(names: RunNames, cleanup: Cleanup, serverUrl: string, logFile: string): Promise<void> {
+export async function createDatabase(names: RunNames, cleanup: Cleanup, serverUrl: string, logFile: string, workerDir: string): Promise<void> {
   cleanup.add(`dropping database ${names.database}`, () => dropDatabase(serverUrl, names.database));
-  await runToEnd('migrate', ['src/cli/migrate.ts'], { DATABASE_URL: names.databaseUrl, LOG_LEVEL: 'warn' }, logFile);
+  await runToEnd('migrate', ['src/cli/migrate.ts'], { DATABASE_URL: names.databaseUrl, LOG_LEVEL: 'warn' }, logFile, workerDir);
 }
 
 async function dropDatabase(serverUrl: string, database: string): Promise<void> {

@@ -16,6 +16,8 @@ export interface FleetSpec {
   firstHttpPort: number;
   logDir: string;
   nodeArgs: string[];
+  /** The checkout whose src/main.ts runs. */
+  workerDir: string;
 }
 
 export class WorkerFleet {
@@ -27,7 +29,7 @@ export class WorkerFleet {
   static start(spec: FleetSpec): WorkerFleet {
     const workers = Array.from({ length: spec.count }, (_, i) => {
       const httpPort = spec.firstHttpPort + i;
-      const child = spawnNode(`worker ${spec.label}-${i + 1}`, ['src/main.ts'], { ...spec.env, HTTP_PORT: String(httpPort) }, join(spec.logDir, `worker-${spec.label}-${i + 1}.log`), spec.nodeArgs);
+      const child = spawnNode(`worker ${spec.label}-${i + 1}`, ['src/main.ts'], { ...spec.env, HTTP_PORT: String(httpPort) }, join(spec.logDir, `worker-${spec.label}-${i + 1}.log`), spec.nodeArgs, spec.workerDir);
       return Object.assign(child, { httpPort });
     });
     return new WorkerFleet(spec, workers);
