@@ -116,14 +116,14 @@ export async function createTopics(admin: Admin, topics: { topic: string; numPar
   await admin.createTopics({ topics: topics.map((t) => ({ ...t, replicationFactor: 1 })), waitForLeaders: true });
 }
 
-/** How the group's members share `topic`: partitions per member, when the group is Stable. */
-export async function groupAssignment(admin: Admin, groupId: string, topic: string): Promise<number[][] | undefined> {
+/** How the group's members share `topic` (partitions per member id), when the group is Stable. */
+export async function groupAssignment(admin: Admin, groupId: string, topic: string): Promise<{ memberId: string; partitions: number[] }[] | undefined> {
   const { groups } = await admin.describeGroups([groupId]);
   const group = groups[0];
   if (!group || group.state !== 'Stable') return undefined;
   return group.members.map((member) => {
     const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
-    return decoded?.assignment[topic] ?? [];
+    return { memberId: member.memberId, partitions: decoded?.assignment[topic] ?? [] };
   });
 }
 

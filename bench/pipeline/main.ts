@@ -129,7 +129,13 @@ async function runFleet(count: number, tenants: Tenants, firstHttpPort: number):
   const { cpu, ...throughput } = await measured(sources, () => measureThroughput(wire, tenants, options.commands, commandCounter, progress));
   commandCounter += options.commands;
   log(`  ${throughput.perSecond.toFixed(0)} commands/s (${throughput.seconds.toFixed(2)} s, ${throughput.errors} not 201)`);
-  const result: FleetResult = { workers: count, assignment, throughput, cpu, peakRssBytes: [] };
+  const result: FleetResult = { workers: count, assignment, throughput, cpu, peakRssBytes: [], rebalancedDuring: [] };
+  const checkGroup = async (phase: string) => {
+    if (await fleet.sameGroupAsReady(admin)) return;
+    result.rebalancedDuring.push(phase);
+    log(`  warning: the consumer group rebalanced during ${phase} (a worker was dropped and rejoined): its figures include the stall`);
+  };
+  await checkGroup('throughput');
   if (count === options.latencyWorkers && options.rates.length) {
     result.latency = [];
     for (const rate of options.rates) {
@@ -143,6 +149,7 @@ async function runFleet(count: number, tenants: Tenants, firstHttpPort: number):
       log(`${count} worker(s): latency at ${rate}/s offered, ${options.warmupSeconds} s warm-up + ${options.rateSeconds} s`);
       const step = await measured(sources, () => measureLatency(wire, tenants, { rate, seconds: options.rateSeconds, warmupSeconds: options.warmupSeconds, drainSeconds: options.drainSeconds }, commandCounter, progress));
       commandCounter += step.commandsSent;
+      await checkGroup(`latency at ${rate}/s`);
       log(`  achieved ${step.achievedRate.toFixed(0)}/s, p50 ${step.p50Ms.toFixed(1)} ms, p95 ${step.p95Ms.toFixed(1)} ms, p99 ${step.p99Ms.toFixed(1)} ms, ${step.unanswered} unanswered`);
       result.latency.push(step);
     }

@@ -17,6 +17,8 @@ export interface FleetResult {
   /** VmHWM of each worker process at the end of its fleet's phases, bytes. */
   peakRssBytes: number[];
   latency?: (LatencyStep & { cpu: CpuUsage })[];
+  /** Phases during which the consumer group was not the one that was ready (a member dropped and rejoined). */
+  rebalancedDuring: string[];
   /** Offered rates not measured because a lower one had already overloaded the workers. */
   latencySkipped?: number[];
 }
@@ -131,6 +133,7 @@ export function renderTables(fleets: FleetResult[], baselines: Baselines, verdic
       `targets (${one.workers} worker): throughput ≥ 1.2× one transaction per command: ${mark(t.throughputAtLeast1_2xOneTransactionPerCommand!)}; ≥ 0.5× kafkajs echo: ${mark(t.throughputAtLeast0_5xKafkajsEcho!)}; p99 ≤ 50 ms at 500/s: ${mark(t.p99AtMost50msAt500PerSecond!)}; peak RSS ≤ 300 MB: ${mark(t.peakWorkerRssAtMost300MB!)}`,
     );
   }
+  for (const r of fleets) if (r.rebalancedDuring.length) out.push('', `warning: with ${r.workers} worker(s) the consumer group rebalanced during ${r.rebalancedDuring.join(', ')}: those figures include the stall.`);
   if (verdict) out.push('', `scale-out: ${verdict}`);
   return out.join('\n');
 }

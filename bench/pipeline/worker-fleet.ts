@@ -45,6 +45,8 @@ export class WorkerFleet {
    * Every worker answers /readyz, and the consumer group is Stable with one member per worker, each holding
    * at least one partition and together all of them. (The caller then proves each partition answers.)
    */
+  private memberIds = '';
+
   async waitReady(admin: Admin): Promise<number[][]> {
     for (const w of this.workers) {
       await until(`${w.name} /readyz`, () => fetch(`http://127.0.0.1:${w.httpPort}/readyz`).then((r) => r.ok), 120_000, this.deadWorker);
@@ -54,15 +56,25 @@ export class WorkerFleet {
       `consumer group ${this.spec.env.CONSUMER_GROUP} to settle with ${this.spec.count} member(s)`,
       async () => {
         const found = await groupAssignment(admin, this.spec.env.CONSUMER_GROUP!, this.spec.env.COMMANDS_TOPIC!);
-        if (!found || found.length !== this.spec.count || found.some((p) => p.length === 0)) return false;
-        if (new Set(found.flat()).size !== this.spec.partitions) return false;
-        assignment = found;
+        if (!found || found.length !== this.spec.count || found.some((m) => m.partitions.length === 0)) return false;
+        if (new Set(found.flatMap((m) => m.partitions)).size !== this.spec.partitions) return false;
+        assignment = found.map((m) => m.partitions);
+        this.memberIds = memberKey(found);
         return true;
       },
       120_000,
       this.deadWorker,
     );
     return assignment;
+  }
+
+  /**
+   * Whether the group is still the one that was ready: a worker starved of CPU past the session timeout is
+   * dropped from the group and rejoins under a new member id, and its partitions stall meanwhile.
+   */
+  async sameGroupAsReady(admin: Admin): Promise<boolean> {
+    const found = await groupAssignment(admin, this.spec.env.CONSUMER_GROUP!, this.spec.env.COMMANDS_TOPIC!).catch(() => undefined);
+    return found !== undefined && memberKey(found) === this.memberIds;
   }
 
   pids(): number[] {
@@ -80,3 +92,5 @@ export class WorkerFleet {
     await Promise.all(this.workers.map((w) => stopChild(w)));
   }
 }
+
+const memberKey = (members: { memberId: string }[]) => members.map((m) => m.memberId).sort().join(',');

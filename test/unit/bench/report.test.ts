@@ -9,6 +9,7 @@ const fleet = (workers: number, perSecond: number, cores: Record<string, number>
     throughput: { commands: perSecond * wallSeconds, seconds: wallSeconds, perSecond, errors: 0 },
     cpu: { wallSeconds, cpuSeconds: Object.fromEntries(Object.entries(cores).map(([k, v]) => [k, v * wallSeconds])), machineBusyCores, machineStealCores: 0 },
     peakRssBytes: Array(workers).fill(200 * 2 ** 20),
+    rebalancedDuring: [],
   };
 };
 const quiet = { broker: 0.2, postgres: 0.3, postgresBenchDatabase: 0.3, redis: 0.05, loadGenerator: 0.1 };
