@@ -42,7 +42,8 @@ talks Kafka to them. Needs Kafka, Postgres and Redis (npm run stack up). Phases,
   1. throughput: for each worker count, N metric.create sent at once, first send → last reply; the workers are
      in one consumer group and are started and ready (group stable, every partition answering a probe) first;
   2. latency: open-loop sending at each offered rate for S seconds (after a warm-up that is not measured),
-     p50/p95/p99/max send → reply, achieved rate, unanswered count;
+     p50/p95/p99/max send → reply, achieved rate, unanswered count (rates above one whose queue did not drain
+     are skipped: they would measure that backlog);
   3. baselines: kafkajs echo (consume → produce, no database); Postgres alone, each command's writes as one
      transaction; Postgres alone, the worker's statements 32 commands per transaction with a savepoint each
      ("the limit"); both Postgres baselines at the same concurrency.

@@ -38,6 +38,15 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['--latency-workers', '5'])).toThrow(/not one of --workers/);
   });
 
+  it('--private-broker takes an optional port, never the shared 9092 nor one in the ephemeral range', () => {
+    expect(parseBenchArgs([]).privateBrokerPort).toBeUndefined();
+    expect(parseBenchArgs(['--private-broker']).privateBrokerPort).toBe(29292);
+    expect(parseBenchArgs(['--private-broker', '29400', '--quick'])).toMatchObject({ privateBrokerPort: 29400, quick: true });
+    expect(() => parseBenchArgs(['--private-broker', '9092'])).toThrow(UsageError);
+    expect(() => parseBenchArgs(['--private-broker', '40000'])).toThrow(UsageError);
+    expect(() => parseBenchArgs(['stray'])).toThrow(/unexpected argument/);
+  });
+
   it('refuses unknown options and values that are not positive integers', () => {
     for (const argv of [['--bogus'], ['--commands', '0'], ['--commands', '1.5'], ['--workers', '1,x'], ['--workers', 'none']]) {
       expect(() => parseBenchArgs(argv)).toThrow(UsageError);
@@ -45,7 +54,7 @@ describe('parseBenchArgs', () => {
   });
 
   it('documents every option it accepts', () => {
-    for (const option of ['commands', 'workers', 'rates', 'rate-seconds', 'warmup-seconds', 'drain-seconds', 'latency-workers', 'partitions', 'environments', 'baseline-commands', 'pg-concurrency', 'group-size', 'warmup-commands', 'skip-baselines', 'quick', 'help']) {
+    for (const option of ['commands', 'workers', 'rates', 'rate-seconds', 'warmup-seconds', 'drain-seconds', 'latency-workers', 'partitions', 'environments', 'baseline-commands', 'pg-concurrency', 'group-size', 'warmup-commands', 'skip-baselines', 'private-broker', 'quick', 'help']) {
       expect(HELP).toContain(`--${option}`);
     }
     expect(parseBenchArgs(['--help']).help).toBe(true);
