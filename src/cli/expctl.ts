@@ -6,6 +6,7 @@ import { registerSend } from './commands/send.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerParked } from './commands/parked.js';
+import { registerResults } from './commands/results.js';
 import { dropKafkajsTimeoutWarning } from '../transport/kafka.js';
 
 // expctl: the operator CLI of the experimentation worker (package bin; `npm run cli -- <command>`).
@@ -16,7 +17,7 @@ export type { CliIO };
 /** A fresh commander program wired to `io`; actions report their exit code through `ctx.exitCode`. */
 export function buildProgram(io: CliIO, ctx: CliContext = new CliContext(io)): Command {
   const program = new Command('expctl')
-    .description('Operator CLI of the experimentation worker: send signed commands and print their replies, list and replay failed jobs, inspect and replay the commands DLQ, retry or discard parked messages.')
+    .description('Operator CLI of the experimentation worker: send signed commands and print their replies, list and replay failed jobs, inspect and replay the commands DLQ, retry or discard parked messages, recompute results.')
     .option('--json', 'print machine-readable JSON on stdout instead of tables')
     .option('-v, --verbose', 'print progress and Kafka client warnings on stderr')
     .configureHelp({ showGlobalOptions: true })
@@ -37,12 +38,14 @@ Examples:
   $ expctl dlq list --json
   $ expctl dlq replay --all --dry-run
   $ expctl parked list --kind replies
+  $ expctl results recompute 42
 Run \`expctl <command> --help\` for the options of each command.`,
     );
   registerSend(program, ctx);
   registerJobs(program, ctx);
   registerDlq(program, ctx);
   registerParked(program, ctx);
+  registerResults(program, ctx);
   return program;
 }
 

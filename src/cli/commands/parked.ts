@@ -23,7 +23,8 @@ QUEUE_PREFIX, retrying dead letters KAFKA_BROKERS.`;
 
 export const formatBytes = (n: number): string => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`);
 
-async function withDatabase<T>(ctx: CliContext, fn: (knex: Knex, config: Config) => Promise<T>): Promise<T> {
+/** Runs `fn` with a small pool on DATABASE_URL (exit 1 when Postgres cannot be reached), closed afterwards. */
+export async function withDatabase<T>(ctx: CliContext, fn: (knex: Knex, config: Config) => Promise<T>): Promise<T> {
   const config = ctx.config({ requireCommandKeys: false });
   const { createKnex } = await import('../../db.js');
   const knex = createKnex(config.DATABASE_URL, 2);

@@ -2,6 +2,9 @@ import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTenant, startTestWorker, type Tenant, type TestWorker } from '../harness.js';
 import { loadResultsSubject, queryResultsInput } from '../../../src/results/results-query.js';
+import { adjust, referenceInference, type Settings } from './reference-statistics.js';
+import { expctl } from '../cli/expctl-process.js';
+import { LOOKBACK_DAYS, SETTINGS, WORKER_SETTINGS, dataset, expectClose, expectDifferent, ms } from './results-dataset.js';
 import {
   commandSender,
   createMetric,
@@ -31,66 +34,21 @@ interface Payload {
     expectedDirection: string;
     guardrail: boolean;
     variants: Record<string, { n: number; sum: number; sumSquares: number }>;
-    inference: Record<string, null | { lift: number; ciLow: number; ciHigh: number; chanceToWin: number; cuped: unknown }>;
+    inference: Record<string, null | Inference>;
   }[];
+}
+interface Inference {
+  lift: number;
+  ciLow: number;
+  ciHigh: number;
+  chanceToWin: number;
+  bayesian: { chanceToWin: number; ciLow: number; ciHigh: number; riskControl: number; riskTreatment: number };
+  frequentist: { pValue: number; ciLow: number | null; ciHigh: number | null; df: number; pValueAdjusted: number };
+  sequential: { pValue: number; ciLow: number; ciHigh: number };
+  cuped: null | { theta: number; lift: number; ciLow: number | null; ciHigh: number | null; pValue: number };
 }
 interface ResultsBody {
   results: null | { asOf: string | null; lastErrorAt: string | null; refreshRequestedAt: string | null; isFinal: boolean; payload: Payload | null };
-}
-
-const ms = (base: Date, offset: number) => new Date(base.getTime() + offset);
-const DAY = 86_400_000;
-
-/**
- * A known dataset around the experiment's start S (exposure event '$flag_exposure', feature `feature`):
- * 120 control and 110 variant_a identities with purchases (some without value) and page views after exposure;
- * purchases before exposure inside the window and before the window (CUPED), one beyond the lookback and one after
- * the window's end; two identities exposed to both variants, one to an unknown variant, one to another feature,
- * one only before the window, and one exposed before the window and again inside it.
- */
-function dataset(S: Date, feature: string): TrackingInput[] {
-  const events: TrackingInput[] = [];
-  const expose = (identifier: string, value: string, at: Date, f = feature) => events.push({ event: '$flag_exposure', identifier, feature: f, value, at });
-  const purchase = (identifier: string, at: Date, value?: number) => events.push({ event: 'purchase', identifier, at, ...(value !== undefined ? { value } : {}) });
-  const view = (identifier: string, at: Date) => events.push({ event: 'page_view', identifier, at });
-  for (let i = 0; i < 120; i++) {
-    const id = `c${i}`;
-    const first = ms(S, 200 + i * 2);
-    expose(id, 'control', first);
-    if (i % 5 === 0) expose(id, 'control', ms(S, 900 + i));
-    if (i % 4 === 0) purchase(id, ms(first, 10), (i % 5) + 1);
-    if (i % 8 === 0) purchase(id, ms(first, 20), 2.5);
-    if (i % 10 === 1) purchase(id, ms(S, 50), 7); // in the window, before the first exposure: pre-exposure only
-    if (i % 6 === 3) purchase(id, ms(S, -20 * DAY), 100); // beyond the 14-day lookback: nowhere
-    for (let k = 0; k < i % 3; k++) view(id, ms(first, 30 + k));
-  }
-  for (let i = 0; i < 110; i++) {
-    const id = `t${i}`;
-    const first = ms(S, 250 + i * 2);
-    expose(id, 'variant_a', first);
-    if (i % 5 === 1) expose(id, 'variant_a', ms(S, 950 + i));
-    if (i % 3 === 0) purchase(id, ms(first, 10), (i % 6) + 1);
-    if (i % 9 === 0) purchase(id, ms(first, 15)); // no value: counts for occurrence and count only
-    if (i % 7 === 2) purchase(id, ms(S, -2 * DAY), 3); // before the window, within the lookback: pre-exposure
-    for (let k = 0; k < (i + 1) % 3; k++) view(id, ms(first, 30 + k));
-  }
-  // Exposed to both variants: left out, with their purchases.
-  for (const id of ['both1', 'both2']) {
-    expose(id, 'control', ms(S, 300));
-    expose(id, 'variant_a', ms(S, 400));
-    purchase(id, ms(S, 500), 50);
-  }
-  expose('unknown-variant', 'variant_z', ms(S, 300)); // not a variant of the experiment
-  purchase('unknown-variant', ms(S, 500), 50);
-  expose('other-feature', 'control', ms(S, 300), `${feature}_other`);
-  purchase('other-feature', ms(S, 500), 50);
-  expose('early-only', 'control', ms(S, -3600_000)); // exposed before the window only
-  purchase('early-only', ms(S, 500), 50);
-  expose('early-again', 'variant_a', ms(S, -3600_000)); // before the window (ignored), then control inside it
-  expose('early-again', 'control', ms(S, 600));
-  purchase('early-again', ms(S, 610), 4);
-  purchase('c1', ms(S, 2 * 3600_000)); // after the window's end (the compute runs long before)
-  return events;
 }
 
 describe('experiment results', () => {
@@ -112,7 +70,7 @@ describe('experiment results', () => {
   let firstPayload: Payload;
 
   beforeAll(async () => {
-    worker = await startTestWorker();
+    worker = await startTestWorker(WORKER_SETTINGS);
     producer = await trackingProducer(worker.config);
     tenant = await setupTenant(worker.client);
     send = commandSender(worker.client, tenant.environment, tenant.admin);
@@ -183,7 +141,7 @@ describe('experiment results', () => {
     expect(payload.exposures).toEqual({ control: 121, variant_a: 110 });
     const reference = referenceResults(
       events,
-      { feature: featureName, exposureEvent: '$flag_exposure', variants: ['control', 'variant_a'], from: startedAt, to: new Date(payload.window.to), lookbackDays: 14 },
+      { feature: featureName, exposureEvent: '$flag_exposure', variants: ['control', 'variant_a'], from: startedAt, to: new Date(payload.window.to), lookbackDays: LOOKBACK_DAYS },
       metricSpecs,
     );
     expect(reference.exposures).toEqual(payload.exposures);
@@ -219,15 +177,60 @@ describe('experiment results', () => {
     expect(payload.srmPValue).toBeGreaterThan(0.001);
   });
 
+  it('gives every block the numbers worked out independently, each non-default setting taking effect', () => {
+    const to = new Date(firstPayload.window.to);
+    const referenceAt = (lookbackDays: number) =>
+      referenceResults(events, { feature: featureName, exposureEvent: '$flag_exposure', variants: ['control', 'variant_a'], from: startedAt, to, lookbackDays }, metricSpecs);
+    const expected = (settings: Settings, lookbackDays: number) => {
+      const reference = referenceAt(lookbackDays);
+      const blocks = metricSpecs.map((spec, i) => referenceInference(spec, reference.metrics[i]!.control!, reference.metrics[i]!.variant_a!, settings));
+      // The family: the goals' tests (the guardrail, page views, keeps its own p-value).
+      const family = metricSpecs.flatMap((spec, i) => (spec.expectedDirection.startsWith('not_') ? [] : [i]));
+      const adjusted = adjust(family.map((i) => blocks[i]!.frequentist.pValue), settings.correction);
+      return blocks.map((block, i) => ({ ...block, pValueAdjusted: family.includes(i) ? adjusted[family.indexOf(i)]! : block.frequentist.pValue }));
+    };
+    const want = expected(SETTINGS, LOOKBACK_DAYS);
+    firstPayload.metrics.forEach((metric, i) => {
+      const got = metric.inference.variant_a!;
+      const w = want[i]!;
+      const at = (field: string) => `${metricSpecs[i]!.name} ${field}`;
+      for (const field of ['lift', 'ciLow', 'ciHigh', 'chanceToWin'] as const) expectClose(got[field], w[field], at(field));
+      for (const field of ['chanceToWin', 'ciLow', 'ciHigh', 'riskControl', 'riskTreatment'] as const) expectClose(got.bayesian[field], w.bayesian[field], at(`bayesian.${field}`));
+      for (const field of ['pValue', 'ciLow', 'ciHigh', 'df'] as const) expectClose(got.frequentist[field], w.frequentist[field], at(`frequentist.${field}`));
+      expectClose(got.frequentist.pValueAdjusted, w.pValueAdjusted, at('frequentist.pValueAdjusted'));
+      for (const field of ['pValue', 'ciLow', 'ciHigh'] as const) expectClose(got.sequential[field], w.sequential[field], at(`sequential.${field}`));
+      if (w.cuped === null) expect(got.cuped).toBeNull();
+      else for (const field of ['theta', 'lift', 'ciLow', 'ciHigh', 'pValue'] as const) expectClose(got.cuped![field], w.cuped[field], at(`cuped.${field}`));
+    });
+    // The guardrail (page views, not_increase) is one-sided: no upper end.
+    expect(firstPayload.metrics[3]!.inference.variant_a!.frequentist.ciHigh).toBeNull();
+
+    // Each setting at its default gives other numbers for what it governs, and leaves Flagsmith's 95 % alone.
+    const revenue = firstPayload.metrics[1]!.inference.variant_a!;
+    const atDefaultAlpha = expected({ ...SETTINGS, alpha: 0.05 }, LOOKBACK_DAYS)[1]!;
+    expectDifferent(revenue.frequentist.ciLow, atDefaultAlpha.frequentist.ciLow, 'RESULTS_ALPHA: frequentist interval');
+    expectDifferent(revenue.bayesian.ciLow, atDefaultAlpha.bayesian.ciLow, 'RESULTS_ALPHA: Bayesian interval');
+    expectClose(revenue.ciLow, atDefaultAlpha.ciLow, "RESULTS_ALPHA leaves Flagsmith's interval");
+    const holm = expected({ ...SETTINGS, correction: 'holm' }, LOOKBACK_DAYS);
+    expect(firstPayload.metrics.some((m, i) => Math.abs(m.inference.variant_a!.frequentist.pValueAdjusted - holm[i]!.pValueAdjusted) > 1e-4), 'RESULTS_CORRECTION').toBe(true);
+    expectClose(revenue.frequentist.pValue, holm[1]!.frequentist.pValue, 'RESULTS_CORRECTION leaves the raw p-value');
+    const defaultTau = expected({ ...SETTINGS, tau: 5000 }, LOOKBACK_DAYS)[1]!;
+    expectDifferent(revenue.sequential.ciLow, defaultTau.sequential.ciLow, 'SEQUENTIAL_TAU: sequential interval');
+    const lookback14 = expected(SETTINGS, 14)[1]!;
+    expectDifferent(revenue.cuped!.theta, lookback14.cuped!.theta, 'CUPED_LOOKBACK_DAYS: θ');
+  });
+
   it('aggregates the pre-exposure (CUPED) data as the reference does', async () => {
     const subject = (await loadResultsSubject(worker.knex, experimentId))!;
     const to = new Date(firstPayload.window.to);
-    const input = await queryResultsInput(worker.knex, subject, { from: startedAt, to }, 14);
+    const lookback = worker.config.CUPED_LOOKBACK_DAYS;
+    expect(lookback).toBe(LOOKBACK_DAYS);
+    const input = await queryResultsInput(worker.knex, subject, { from: startedAt, to }, lookback);
     // The same in one part as in two (the worker's default): the parts add up.
-    expect(await queryResultsInput(worker.knex, subject, { from: startedAt, to }, 14, { parts: 1 })).toEqual(input);
+    expect(await queryResultsInput(worker.knex, subject, { from: startedAt, to }, lookback, { parts: 1 })).toEqual(input);
     const reference = referenceResults(
       events,
-      { feature: featureName, exposureEvent: '$flag_exposure', variants: ['control', 'variant_a'], from: startedAt, to, lookbackDays: 14 },
+      { feature: featureName, exposureEvent: '$flag_exposure', variants: ['control', 'variant_a'], from: startedAt, to, lookbackDays: lookback },
       metricSpecs,
     );
     expect(input.variantAllocations).toEqual({ variant_a: 50 });
@@ -245,6 +248,30 @@ describe('experiment results', () => {
     // two days before the start (16 identities).
     expect(input.metrics[1]!.variants.control!.pre).toMatchObject({ n: 12, sumX: 84 });
     expect(input.metrics[1]!.variants.variant_a!.pre).toMatchObject({ n: 16, sumX: 48 });
+    // With the default 14 days the purchases 5 days before the start count too: t4, t11, …, t109 (16, 9 each).
+    const at14 = await queryResultsInput(worker.knex, subject, { from: startedAt, to }, 14);
+    expect(at14.metrics[1]!.variants.variant_a!.pre).toMatchObject({ sumX: 48 + 16 * 9 });
+  });
+
+  it('recomputes with `expctl results recompute` (--from-raw, the only path, accepted), to the same numbers as the worker', async () => {
+    const run = await expctl(['results', 'recompute', String(experimentId), '--from-raw', '--json'], worker.env);
+    expect(run.code, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout) as { source: string; results: { payload: Payload } };
+    expect(out.source).toBe('raw');
+    const raw = out.results.payload;
+    expect(raw.exposures).toEqual(firstPayload.exposures);
+    raw.metrics.forEach((metric, i) => {
+      for (const variant of ['control', 'variant_a']) {
+        const want = firstPayload.metrics[i]!.variants[variant]!;
+        expect(metric.variants[variant]!.n).toBe(want.n);
+        expect(metric.variants[variant]!.sum).toBeCloseTo(want.sum, 9);
+        expect(metric.variants[variant]!.sumSquares).toBeCloseTo(want.sumSquares, 9);
+      }
+      expect(metric.inference.variant_a!.frequentist.pValue).toBeCloseTo(firstPayload.metrics[i]!.inference.variant_a!.frequentist.pValue, 9);
+    });
+    const missing = await expctl(['results', 'recompute', '999999999'], worker.env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('experiment not found');
   });
 
   it('makes results final after completion, then refuses refreshes', async () => {

@@ -77,10 +77,10 @@ function harness(options: { env?: Record<string, string | undefined>; answer?: P
 }
 
 describe('expctl program', () => {
-  it('buildProgram gives a fresh commander program with the four command groups', () => {
+  it('buildProgram gives a fresh commander program with the five command groups', () => {
     const program = buildProgram(harness().io);
     expect(program.name()).toBe('expctl');
-    expect(program.commands.map((c) => c.name())).toEqual(['send', 'jobs', 'dlq', 'parked']);
+    expect(program.commands.map((c) => c.name())).toEqual(['send', 'jobs', 'dlq', 'parked', 'results']);
     const jobs = program.commands.find((c) => c.name() === 'jobs')!;
     expect(jobs.commands.map((c) => c.name())).toEqual(['failed', 'replay', 'discard']);
     const parked = program.commands.find((c) => c.name() === 'parked')!;
@@ -96,7 +96,7 @@ describe('expctl program', () => {
     expect(h.stdout()).toMatch(/3 +timeout/);
   });
 
-  it.each([['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay'], ['parked'], ['parked', 'list'], ['parked', 'retry'], ['parked', 'discard']])(
+  it.each([['send'], ['jobs'], ['jobs', 'failed'], ['jobs', 'replay'], ['jobs', 'discard'], ['dlq'], ['dlq', 'list'], ['dlq', 'replay'], ['parked'], ['parked', 'list'], ['parked', 'retry'], ['parked', 'discard'], ['results'], ['results', 'recompute']])(
     '%s %s --help exits 0 with usage and examples, without any configuration',
     async (...args: string[]) => {
       const h = harness({ env: {} });
