@@ -13,6 +13,7 @@ if [ -n "${KAFKA_BROKERS:-}" ] && [ -z "${KAFKA_PORT:-}" ]; then
 fi
 export KAFKA_BROKERS="${KAFKA_BROKERS:-${KAFKA_HOST:-127.0.0.1}:${KAFKA_PORT:-9092}}"
 bash scripts/kafka.sh start
+source scripts/ensure-chromium.sh
 tsx src/cli/check-redis.ts
 # Each run has its own database, Redis keys and topics (test/integration/test-run.ts), removed at its end; a
 # vitest killed before its teardown leaves them, so once vitest has exited, leftovers of dead runs are removed.
