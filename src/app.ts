@@ -21,6 +21,7 @@ import { Reconciler } from './pipeline/reconciler.js';
 import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
 import { countParked } from './models/parked.js';
+import { commandTracing, publishTracing } from './telemetry/tracing.js';
 
 export interface WorkerApp {
   knex: Knex;
@@ -79,19 +80,21 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       intervalMs: config.RECONCILE_INTERVAL_S * 1000,
       inboxReplyRetentionDays: config.INBOX_REPLY_RETENTION_DAYS,
     });
-    const pipeline = new CommandPipeline({ knex, config, ports, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
+    // Traces (README "Observability"): spans when main.ts started the SDK; otherwise trace contexts only pass through.
+    const pipeline = new CommandPipeline({ knex, config, ports, logger, metrics, onHandoffFailure: () => reconciler.nudge(), tracing: commandTracing });
 
     const relay = new OutboxRelay({
       databaseUrl: config.DATABASE_URL,
       createProducer: () => kafka.producer({ idempotent: true, maxInFlightRequests: 1 }),
       logger,
       metrics,
+      tracing: publishTracing,
     });
     relay.start();
     closers.push({ name: 'outbox relay', close: () => relay.stop() });
 
     const workers: Worker[] = [
-      startReplyWorker({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, knex, publisher: kafkaReplyPublisher(replyProducer), logger, metrics }),
+      startReplyWorker({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, knex, publisher: kafkaReplyPublisher(replyProducer, publishTracing), logger, metrics }),
       startCommandRetryWorker({
         redisUrl: config.REDIS_URL,
         prefix: config.QUEUE_PREFIX,

@@ -10,7 +10,7 @@ import { heldKeysAmong, holdCommand, insertReplyDeliveries, type HeldCommandRef,
 import { buildReply, duplicateOf, executeCommand, type ExecutionResult } from './execute-command.js';
 import { commandReadPolicy, readCommand, type CommandReadPolicy, type ReadOutcome } from './read-command.js';
 import { pauseWithHeartbeat, retryInPlace, type BatchControl } from './retry-in-place.js';
-import type { DeadLetter, PipelinePorts } from './ports.js';
+import { untracedCommands, type CommandTracing, type DeadLetter, type PipelinePorts } from './ports.js';
 
 /** One commands-topic message as the transport hands it over. */
 export interface InboundMessage {
@@ -48,6 +48,8 @@ export interface CommandPipelineDeps {
   handlers?: ReadonlyMap<string, CommandHandler>;
   /** Called when handing work to the queues failed: Postgres has it, the reconciler should look soon. */
   onHandoffFailure?: () => void;
+  /** A span per executed command (src/telemetry); without it, trace contexts are only passed on. */
+  tracing?: CommandTracing;
 }
 
 /** What a stretch (or a held command) leaves for the queues once its outcomes are in Postgres. */
@@ -80,8 +82,10 @@ export class CommandPipeline {
   readonly handlers: ReadonlyMap<string, CommandHandler>;
   /** How messages are read, here and when a held command is read again. */
   readonly readPolicy: CommandReadPolicy;
+  readonly tracing: CommandTracing;
   constructor(private readonly deps: CommandPipelineDeps) {
     this.handlers = deps.handlers ?? defaultHandlers;
+    this.tracing = deps.tracing ?? untracedCommands;
     this.readPolicy = commandReadPolicy(deps.config, this.handlers);
   }
 
@@ -143,7 +147,8 @@ export class CommandPipeline {
         const { address } = outcome;
         const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, outcome.status, outcome.body);
         const topic = address.replyTo ?? config.REPLIES_TOPIC;
-        const [delivery] = await durably('record a rejection reply', () => insertReplyDeliveries(this.deps.knex, [{ commandId: address.commandId, topic, reply, stored: false }]));
+        const draft = { commandId: address.commandId, topic, reply, stored: false, traceparent: outcome.trace?.traceparent };
+        const [delivery] = await durably('record a rejection reply', () => insertReplyDeliveries(this.deps.knex, [draft]));
         handoff.deliveries.push(delivery!);
         logger.info({ commandId: address.commandId, status: outcome.status, body: outcome.body }, 'command rejected before execution');
         this.observe(address.type, outcome.status, started);
@@ -154,10 +159,15 @@ export class CommandPipeline {
         const ref = await durably('hold a command behind its key', () => holdCommand(this.deps.knex, storedMessage(message, envelope), 'waiting behind an earlier command of its key'));
         if (ref) handoff.held.push(ref);
         // Already answered: a duplicate applies nothing, so it need not wait; it gets the stored reply.
-        else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope, fingerprint))).delivery);
+        else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope, fingerprint, outcome.trace?.traceparent))).delivery);
         continue;
       }
-      const result = await this.executeInPlace(message, outcome, control);
+      const traced = { id: envelope.id, type: envelope.type, key: orderingKey(message.key), environment: envelope.environment, trace: outcome.trace };
+      const result = await this.tracing.command(
+        traced,
+        (traceparent) => this.executeInPlace(message, outcome, control, traceparent),
+        (r) => (r.kind === 'executed' ? r.execution.reply.status : undefined),
+      );
       if (result.kind === 'held') {
         keyHeld = true;
         handoff.held.push(result.ref);
@@ -175,9 +185,10 @@ export class CommandPipeline {
     message: InboundMessage,
     { envelope, handler, fingerprint }: Extract<ReadOutcome, { kind: 'command' }>,
     control: BatchControl,
+    traceparent: string | undefined,
   ): Promise<{ kind: 'executed'; execution: ExecutionResult } | { kind: 'held'; ref: HeldCommandRef }> {
     const { config, logger, metrics } = this.deps;
-    const options = { replyTopic: envelope.replyTo ?? config.REPLIES_TOPIC, fingerprint };
+    const options = { replyTopic: envelope.replyTo ?? config.REPLIES_TOPIC, fingerprint, traceparent };
     const since = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -193,7 +204,7 @@ export class CommandPipeline {
               return { kind: 'held', ref };
             }
             // Answered before (a redelivery): the stored reply, without running the handler again.
-            return { kind: 'executed', execution: await this.answerDuplicate(envelope, fingerprint) };
+            return { kind: 'executed', execution: await this.answerDuplicate(envelope, fingerprint, traceparent) };
           } catch (holdError) {
             logger.warn({ commandId: envelope.id, err: holdError }, 'could not hold the command either (Postgres down?); retrying in place');
           }
@@ -205,8 +216,8 @@ export class CommandPipeline {
     }
   }
 
-  private answerDuplicate(envelope: CommandEnvelope, fingerprint: string): Promise<ExecutionResult> {
-    return duplicateOf(this.deps.knex, envelope, { replyTopic: envelope.replyTo ?? this.deps.config.REPLIES_TOPIC, fingerprint });
+  private answerDuplicate(envelope: CommandEnvelope, fingerprint: string, traceparent: string | undefined): Promise<ExecutionResult> {
+    return duplicateOf(this.deps.knex, envelope, { replyTopic: envelope.replyTo ?? this.deps.config.REPLIES_TOPIC, fingerprint, traceparent });
   }
 
   private observe(type: string, status: number, started: bigint): void {

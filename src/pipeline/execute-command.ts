@@ -37,6 +37,8 @@ export interface ExecuteOptions {
    * duplicate), before the inbox row is written: a held command leaves its queue, a replayed one clears its 500.
    */
   settle?: (trx: Knex.Transaction) => Promise<void>;
+  /** The trace the command's reply and events are published in (W3C traceparent), kept with them. */
+  traceparent?: string | undefined;
 }
 
 /**
@@ -133,7 +135,7 @@ export async function duplicateOf(knex: Knex, envelope: CommandEnvelope, options
       ? buildReply(envelope, 409, { detail: ID_MESSAGES.taken })
       : ((row.reply as Reply | null) ?? buildReply({ id: envelope.id, type: row.type }, row.status, { detail: ID_MESSAGES.expired }, row.processedAt));
     const stored = sameCommand && row.reply !== null;
-    const [delivery] = await insertReplyDeliveries(trx, [{ commandId: envelope.id, topic: options.replyTopic, reply, stored }]);
+    const [delivery] = await insertReplyDeliveries(trx, [{ commandId: envelope.id, topic: options.replyTopic, reply, stored, traceparent: options.traceparent }]);
     return { reply, duplicate: true, jobs: [], delivery: delivery! };
   });
 }
@@ -157,7 +159,7 @@ async function recordOutcome(
   deps: ExecuteDeps,
   envelope: CommandEnvelope,
   reply: Reply,
-  { replyTopic, fingerprint }: ExecuteOptions,
+  { replyTopic, fingerprint, traceparent }: ExecuteOptions,
   events: EventDraft[],
   audit: AuditDraft[],
 ): Promise<ReplyDelivery> {
@@ -175,7 +177,7 @@ async function recordOutcome(
   const outboxRows = events.map((draft) => {
     const environment = draft.environment === undefined ? (envelope.environment ?? null) : draft.environment;
     const event = domainEvent({ type: draft.type, environment, occurredAt: reply.processedAt, commandId: envelope.id, actor: envelope.actor, data: draft.data });
-    return outboxRow(deps.config.EVENTS_TOPIC, event, draft.key ?? environment);
+    return outboxRow(deps.config.EVENTS_TOPIC, event, draft.key ?? environment, traceparent);
   });
   const { rows } = await trx.raw<{ rows: { id: number }[] }>(
     `with audit_rows as (
@@ -195,7 +197,7 @@ async function recordOutcome(
        insert into processed_commands (command_id, type, environment_key, status, reply, reply_to, fingerprint)
        values (?, ?, ?, ?, ?::jsonb, ?, ?)
      )
-     insert into reply_deliveries (command_id, topic, reply) values (?, ?, null) returning id`,
+     insert into reply_deliveries (command_id, topic, reply, traceparent) values (?, ?, null, ?) returning id`,
     [
       JSON.stringify(auditRows),
       JSON.stringify(outboxRows),
@@ -208,7 +210,8 @@ async function recordOutcome(
       fingerprint,
       envelope.id,
       replyTopic,
+      traceparent ?? null,
     ],
   );
-  return { id: Number(rows[0]!.id), commandId: envelope.id, topic: replyTopic, reply };
+  return { id: Number(rows[0]!.id), commandId: envelope.id, topic: replyTopic, reply, ...(traceparent ? { traceparent } : {}) };
 }

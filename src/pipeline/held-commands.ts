@@ -62,7 +62,7 @@ export async function runHeldCommand(deps: HeldRunnerDeps, ref: Pick<HeldCommand
     return { kind: 'settled', status: settled.status };
   }
   const { envelope, handler, fingerprint } = read;
-  const options: ExecuteOptions = { replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC, fingerprint, settle: release };
+  const options: ExecuteOptions = { replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC, fingerprint, settle: release, traceparent: read.trace?.traceparent };
   try {
     const execution = await executeCommand({ knex, config: deps.config }, envelope, handler, options);
     await handOffWithNext(deps, held.messageKey, handoffOf(execution));
@@ -96,6 +96,7 @@ async function replayFailed(deps: HeldRunnerDeps, failed: StoredCommandMessage):
     replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC,
     fingerprint,
     settle: clear,
+    traceparent: read.trace?.traceparent,
   });
   await deps.pipeline.handOff(handoffOf(execution));
   deps.logger.info({ commandId: envelope.id, status: execution.reply.status }, 'failed command replayed');
@@ -123,7 +124,7 @@ async function answerUnreadable(
   const topic = (outcome.kind === 'reject' ? outcome.address.replyTo : undefined) ?? deps.config.REPLIES_TOPIC;
   const deliveries = await deps.knex.transaction(async (trx) => {
     await settle(trx);
-    return insertReplyDeliveries(trx, [{ commandId: message.commandId, topic, reply, stored: false }]);
+    return insertReplyDeliveries(trx, [{ commandId: message.commandId, topic, reply, stored: false, traceparent: outcome.kind === 'reject' ? outcome.trace?.traceparent : undefined }]);
   });
   deps.logger.warn({ commandId: message.commandId, status, body }, 'stored command no longer reads as a command; answered with the rejection');
   return { status, handoff: { deliveries, jobs: [], held: [] } };

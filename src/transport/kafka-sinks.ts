@@ -8,6 +8,7 @@ import type { DeadLetterCopy } from '../models/parked.js';
 import { classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
 import { deadLetterHeaders, sendDeadLetters } from './dead-letters.js';
 import { RenewableProducer } from './renewable-producer.js';
+import { sendTraced, untracedPublishing, type PublishTracing } from './publish-tracing.js';
 
 // The pipeline's Kafka-facing ports: publishing a reply, and dead-lettering an unreadable command.
 
@@ -23,15 +24,22 @@ export function createReplyProducer(kafka: Kafka, logger: Logger): RenewableProd
   );
 }
 
-export function kafkaReplyPublisher(producer: RenewableProducer): ReplyPublisher {
+/** Replies go out in the trace of the command they answer (the delivery's `traceparent`). */
+export function kafkaReplyPublisher(producer: RenewableProducer, tracing: PublishTracing = untracedPublishing): ReplyPublisher {
   return {
-    async publish({ topic, reply }) {
-      const message: Message = { key: reply.commandId, value: JSON.stringify(reply), headers: reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {} };
+    async publish({ topic, reply, traceparent }) {
+      const headers: Record<string, string> = {
+        ...(reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {}),
+        ...(traceparent !== undefined ? { traceparent } : {}),
+      };
+      const message: Message = { key: reply.commandId, value: JSON.stringify(reply), headers };
       try {
-        await producer.sendBatch(
-          { acks: -1, compression: compressionFor(messageBytes(message)), topicMessages: [{ topic, messages: [message] }] },
-          // A missing topic may be one deleted since this producer sent to it, which fails its every metadata refresh.
-          { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
+        await sendTraced(tracing, [{ topic, message }], ([sent]) =>
+          producer.sendBatch(
+            { acks: -1, compression: compressionFor(messageBytes(message)), topicMessages: [{ topic, messages: [sent!] }] },
+            // A missing topic may be one deleted since this producer sent to it, which fails its every metadata refresh.
+            { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
+          ),
         );
       } catch (error) {
         const { failure, detail } = classifySendError(error);

@@ -1,0 +1,85 @@
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT_CONTEXT, SpanKind, context, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { startTracing, type Tracing } from '../../../src/telemetry/start.js';
+import { parseTraceparent } from '../../../src/contracts/trace-context.js';
+import type { TestWorker } from '../harness.js';
+import type { TopicReader } from './topic-reader.js';
+
+// One trace from a command's send to its reply and its event, with the SDK started in this test process as
+// main.ts starts it, exporting to memory. The harness, and with it kafkajs, pg and ioredis, is imported only once
+// tracing has started, so that the instrumentations patch them as they load.
+
+const exporter = new InMemorySpanExporter();
+let tracing: Tracing;
+let harness: typeof import('../harness.js');
+let worker: TestWorker;
+let reader: TopicReader;
+
+beforeAll(async () => {
+  tracing = await startTracing({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  harness = await import('../harness.js');
+  const { TopicReader } = await import('./topic-reader.js');
+  worker = await harness.startTestWorker();
+  reader = new TopicReader(worker.config.KAFKA_BROKERS);
+  await reader.start([worker.client.replyTopic, worker.config.EVENTS_TOPIC]);
+});
+afterAll(async () => {
+  await reader?.stop();
+  await worker?.stop();
+  await tracing?.shutdown();
+});
+
+const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+
+describe('traces', () => {
+  it('follows a command from its send to its reply and its event in one trace', async () => {
+    // The caller's span: the client's send runs in it, so the kafkajs instrumentation makes a send span under it
+    // and puts that span's traceparent on the command message.
+    const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: 1, isRemote: true };
+    const id = randomUUID();
+    const reply = await context.with(trace.setSpanContext(ROOT_CONTEXT, caller), () =>
+      worker.client.send({ id, type: 'organisation.upsert', payload: { id: randomInt(1e6, 2e9), name: 'Traced', experimentationEnabled: true } }),
+    );
+    expect(reply.status).toBe(200);
+
+    const sent = await harness.eventually('the send span of the command', () =>
+      spansOf(caller.traceId).find((s) => s.name === `send ${worker.config.COMMANDS_TOPIC}` && s.kind === SpanKind.PRODUCER),
+    );
+    expect(parentOf(sent)).toBe(caller.spanId);
+    const command = await harness.eventually('the command span', () => spansOf(caller.traceId).find((s) => s.name === 'command organisation.upsert'));
+    expect(parentOf(command)).toBe(sent.spanContext().spanId);
+    expect(command.kind).toBe(SpanKind.CONSUMER);
+    expect(command.attributes).toMatchObject({ 'command.id': id, 'command.type': 'organisation.upsert', 'command.status': 200 });
+    expect(typeof command.attributes['command.key']).toBe('string');
+
+    // The command's Postgres work (the transaction, the outcome with outbox and inbox rows) is in its trace.
+    const queries = spansOf(caller.traceId).filter((s) => s.name.startsWith('pg.query'));
+    const statements = queries.map((s) => String(s.attributes['db.query.text'] ?? s.attributes['db.statement'] ?? ''));
+    expect(statements.some((q) => q.includes('insert into reply_deliveries'))).toBe(true);
+    expect(statements.some((q) => /^BEGIN/i.test(q))).toBe(true);
+
+    // The reply and the event are published in spans of the same trace, children of the command span, and the
+    // Kafka messages carry those spans' traceparent.
+    const publishReply = await harness.eventually('the reply publish span', () => spansOf(caller.traceId).find((s) => s.name === `publish ${worker.client.replyTopic}`));
+    const publishEvent = await harness.eventually('the event publish span', () => spansOf(caller.traceId).find((s) => s.name === `publish ${worker.config.EVENTS_TOPIC}`));
+    for (const span of [publishReply, publishEvent]) {
+      expect(span.kind).toBe(SpanKind.PRODUCER);
+      expect(parentOf(span)).toBe(command.spanContext().spanId);
+    }
+    const replyMessage = await harness.eventually('the reply message', () => reader.find(worker.client.replyTopic, 'commandId', id));
+    const eventMessage = await harness.eventually('the event message', () => reader.find(worker.config.EVENTS_TOPIC, 'commandId', id));
+    expect(parseTraceparent(replyMessage.headers.traceparent)).toMatchObject({ traceId: caller.traceId, spanId: publishReply.spanContext().spanId });
+    expect(parseTraceparent(eventMessage.headers.traceparent)).toMatchObject({ traceId: caller.traceId, spanId: publishEvent.spanContext().spanId });
+    // The auto-instrumentation adds no send spans of its own to the relay's and reply publisher's requests.
+    expect(spansOf(caller.traceId).filter((s) => s.name === `send ${worker.config.EVENTS_TOPIC}` || s.name === `send ${worker.client.replyTopic}`)).toEqual([]);
+  });
+
+  it('records BullMQ and Redis spans through the instrumentations', async () => {
+    const names = exporter.getFinishedSpans().map((s) => `${s.instrumentationScope.name}: ${s.name}`);
+    expect(names.some((n) => n.startsWith('@opentelemetry/instrumentation-ioredis'))).toBe(true);
+    expect(names.some((n) => n.startsWith('experimentation-worker: ') && /replies/.test(n))).toBe(true);
+  });
+});
