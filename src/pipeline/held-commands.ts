@@ -64,7 +64,13 @@ export async function runHeldCommand(deps: HeldRunnerDeps, ref: Pick<HeldCommand
   const { envelope, handler, fingerprint } = read;
   const options: ExecuteOptions = { replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC, fingerprint, settle: release, traceparent: read.trace?.traceparent };
   try {
-    const execution = await executeCommand({ knex, config: deps.config }, envelope, handler, options);
+    // Each attempt is a span of the command's trace, as the first one was (command-pipeline.ts).
+    const traced = { id: envelope.id, type: envelope.type, key: held.messageKey, environment: envelope.environment, trace: read.trace };
+    const execution = await pipeline.tracing.command(
+      traced,
+      (traceparent) => executeCommand({ knex, config: deps.config }, envelope, handler, { ...options, traceparent }),
+      (e) => e.reply.status,
+    );
     await handOffWithNext(deps, held.messageKey, handoffOf(execution));
     deps.logger.info({ commandId: envelope.id, attempt: held.attempts + 1, status: execution.reply.status }, 'held command settled');
     deps.metrics.commands.inc({ type: envelope.type, status: String(execution.reply.status) });
