@@ -70,7 +70,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     const ports: PipelinePorts = {
       replies: replySink(queues, { attempts: config.REPLY_DELIVERY_ATTEMPTS }),
       retries: retryScheduler(queues, { attempts: config.COMMAND_RETRY_ATTEMPTS, baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS }),
-      deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, knex, logger, metrics }),
+      deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, knex, logger, metrics, tracing: publishTracing }),
       jobs: jobScheduler(queues, () => installSchedules(queues.results, config, { onlyMissing: true })),
     };
     const reconciler = new Reconciler({

@@ -56,7 +56,7 @@ export function kafkaReplyPublisher(producer: RenewableProducer, tracing: Publis
  * Postgres with its bytes: durable either way, so the command's offset can be committed.
  */
 /** Unreadable commands to DLQ_TOPIC (dead-letters.ts: byte-capped sends; a copy refused for good is parked). */
-export function kafkaDeadLetterSink(options: { producer: Producer; topic: string; knex: Knex; logger: Logger; metrics: Metrics }): DeadLetterSink {
+export function kafkaDeadLetterSink(options: { producer: Producer; topic: string; knex: Knex; logger: Logger; metrics: Metrics; tracing?: PublishTracing }): DeadLetterSink {
   const { topic, logger, metrics } = options;
   return {
     async send(letters) {

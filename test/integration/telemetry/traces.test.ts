@@ -23,7 +23,7 @@ beforeAll(async () => {
   const { TopicReader } = await import('./topic-reader.js');
   worker = await harness.startTestWorker();
   reader = new TopicReader(worker.config.KAFKA_BROKERS);
-  await reader.start([worker.client.replyTopic, worker.config.EVENTS_TOPIC]);
+  await reader.start([worker.client.replyTopic, worker.config.EVENTS_TOPIC, worker.config.DLQ_TOPIC]);
 });
 afterAll(async () => {
   await reader?.stop();
@@ -75,6 +75,15 @@ describe('traces', () => {
     expect(parseTraceparent(eventMessage.headers.traceparent)).toMatchObject({ traceId: caller.traceId, spanId: publishEvent.spanContext().spanId });
     // The auto-instrumentation adds no send spans of its own to the relay's and reply publisher's requests.
     expect(spansOf(caller.traceId).filter((s) => s.name === `send ${worker.config.EVENTS_TOPIC}` || s.name === `send ${worker.client.replyTopic}`)).toEqual([]);
+  });
+
+  it('keeps the traceparent a dead-lettered message came with', async () => {
+    const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: 1, isRemote: true };
+    const marker = randomUUID();
+    await context.with(trace.setSpanContext(ROOT_CONTEXT, caller), () => worker.client.sendRaw(Buffer.from(`not json ${marker}`)));
+    const sent = await harness.eventually('the send span', () => spansOf(caller.traceId).find((s) => s.name === `send ${worker.config.COMMANDS_TOPIC}`));
+    const copy = await harness.eventually('the DLQ copy', () => reader.messages.find((m) => m.topic === worker.config.DLQ_TOPIC && m.value.includes(marker)));
+    expect(parseTraceparent(copy.headers.traceparent)).toMatchObject({ traceId: caller.traceId, spanId: sent.spanContext().spanId });
   });
 
   it('records BullMQ and Redis spans through the instrumentations', async () => {
