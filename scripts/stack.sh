@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 cd "$ROOT"
+source scripts/source-condition.sh
 
 up() {
   bash scripts/kafka.sh start

@@ -5,6 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 cd "$ROOT"
+source scripts/source-condition.sh
 bash scripts/stack.sh up
 if [ -z "${COMMAND_KEYS:-}" ]; then
   # Local-only signing keys so the quick start and the README walkthrough work out of the box.

@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 cd "$ROOT"
+source scripts/source-condition.sh
 if [ -n "${KAFKA_BROKERS:-}" ] && [ -z "${KAFKA_PORT:-}" ]; then
   first="${KAFKA_BROKERS%%,*}"
   export KAFKA_HOST="${first%:*}" KAFKA_PORT="${first##*:}"

@@ -11,7 +11,8 @@ import { createKafka, ensureTopics, workerTopics } from './transport/kafka.js';
 import { startCommandConsumer } from './transport/command-consumer.js';
 import { OutboxRelay } from './transport/outbox-relay.js';
 import { startHttpServer } from './transport/http.js';
-import { createReplyProducer, kafkaDeadLetterSink, kafkaReplyPublisher } from './transport/kafka-sinks.js';
+import { createReplyProducer, kafkaDeadLetterSink, kafkaReplyBatchPublisher, kafkaReplyPublisher } from './transport/kafka-sinks.js';
+import { directReplySink } from './pipeline/replies.js';
 import { createQueues, jobScheduler, replySink, retryScheduler, type Queues } from './jobs/queues.js';
 import { startReplyWorker } from './jobs/reply-worker.js';
 import { startCommandRetryWorker } from './jobs/command-retry-worker.js';
@@ -21,6 +22,9 @@ import { Reconciler } from './pipeline/reconciler.js';
 import type { PipelinePorts } from './pipeline/ports.js';
 import { backgroundJobs } from './background-jobs.js';
 import { countParked } from './models/parked.js';
+import { readPipelineBacklog } from './models/backlog.js';
+import { markRepliesDelivered } from './models/delivery-state.js';
+import { opsDashboard } from './ops-pages.js';
 import { commandTracing, publishTracing } from './telemetry/tracing.js';
 
 export interface WorkerApp {
@@ -29,7 +33,7 @@ export interface WorkerApp {
   queues: Queues;
   pipeline: CommandPipeline;
   reconciler: Reconciler;
-  /** The port /healthz, /readyz and /metrics listen on (useful when HTTP_PORT=0). */
+  /** The port /healthz, /readyz, /metrics and /ops listen on (useful when HTTP_PORT=0). */
   httpPort: number;
   readiness(): Promise<Record<string, boolean>>;
   stop(): Promise<void>;
@@ -66,9 +70,12 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     await producer.connect();
     closers.push({ name: 'kafka producers', close: () => Promise.all([producer.disconnect(), replyProducer.disconnect()]) });
     metrics.parkedSource.count = () => countParked(knex);
+    metrics.backlogSource.read = () => readPipelineBacklog(knex);
 
+    const queuedReplies = replySink(queues, { attempts: config.REPLY_DELIVERY_ATTEMPTS });
+    // What the reconciler gives again goes by the reply queue (attempts, parking); see the pipeline's ports below.
     const ports: PipelinePorts = {
-      replies: replySink(queues, { attempts: config.REPLY_DELIVERY_ATTEMPTS }),
+      replies: queuedReplies,
       retries: retryScheduler(queues, { attempts: config.COMMAND_RETRY_ATTEMPTS, baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS }),
       deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, knex, logger, metrics, tracing: publishTracing }),
       jobs: jobScheduler(queues, () => installSchedules(queues.results, config, { onlyMissing: true })),
@@ -80,8 +87,17 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       intervalMs: config.RECONCILE_INTERVAL_S * 1000,
       inboxReplyRetentionDays: config.INBOX_REPLY_RETENTION_DAYS,
     });
+    // The pipeline's replies go straight to Kafka after the commit; the reply queue is the fallback (pipeline/replies.ts).
+    const directReplies = directReplySink({
+      publisher: kafkaReplyBatchPublisher(replyProducer, publishTracing),
+      markDelivered: (ids) => markRepliesDelivered(knex, ids),
+      fallback: queuedReplies,
+      logger,
+      onMarkFailure: () => reconciler.nudge(),
+    });
+    const pipelinePorts: PipelinePorts = { ...ports, replies: directReplies };
     // Traces (README "Observability"): spans when main.ts started the SDK; otherwise trace contexts only pass through.
-    const pipeline = new CommandPipeline({ knex, config, ports, logger, metrics, onHandoffFailure: () => reconciler.nudge(), tracing: commandTracing });
+    const pipeline = new CommandPipeline({ knex, config, ports: pipelinePorts, logger, metrics, onHandoffFailure: () => reconciler.nudge(), tracing: commandTracing });
 
     const relay = new OutboxRelay({
       databaseUrl: config.DATABASE_URL,
@@ -156,7 +172,8 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
         reconciler: reconciler.healthy,
       };
     };
-    const server: Server = await startHttpServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry: metrics.registry, readiness });
+    const ops = await opsDashboard({ config, logger, queues, knex, kafka });
+    const server: Server = await startHttpServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry: metrics.registry, readiness, ops });
     closers.push({ name: 'http server', close: () => new Promise((resolve) => server.close(() => resolve(undefined))) });
 
     return {

@@ -3,6 +3,9 @@ import { z } from 'zod';
 // Every setting comes from the environment (CONTRACT.md "Configuration"), parsed once at start-up.
 // A bad value stops start-up with one line naming the variable: see loadConfig.
 
+/** The dashboard is one guess away from retrying and removing jobs: a token short enough to guess is refused. */
+export const OPS_TOKEN_MIN_LENGTH = 32;
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
 const commandKey = z
@@ -52,6 +55,10 @@ const schema = z.object({
 
   /** How long a command meeting a transient failure is retried in place before it is held in Postgres. */
   COMMAND_INPLACE_RETRY_MS: int(0, 600_000).default(5000),
+  /** Commands of a stretch applied in one transaction (a savepoint each); 1 runs each in its own transaction. */
+  COMMAND_GROUP_SIZE: int(1, 64).default(32),
+  /** lock_timeout inside a group: a command waiting on a lock sends its group to the one-at-a-time path. */
+  COMMAND_GROUP_LOCK_TIMEOUT_MS: int(10).default(250),
   /** Bounds on every command transaction (statement_timeout, lock_timeout of the commands' connections). */
   COMMAND_STATEMENT_TIMEOUT_MS: int(100).default(15_000),
   COMMAND_LOCK_TIMEOUT_MS: int(10).default(5000),
@@ -84,6 +91,11 @@ const schema = z.object({
 
   HTTP_PORT: int(0, 65535).default(9464),
   HTTP_HOST: z.string().default('127.0.0.1'),
+  /** Turns the ops dashboard (/ops/…) on; it is the password for it. Unset: /ops answers 404. */
+  OPS_DASHBOARD_TOKEN: z
+    .string()
+    .min(OPS_TOKEN_MIN_LENGTH, `must be at least ${OPS_TOKEN_MIN_LENGTH} characters (e.g. \`openssl rand -hex 32\`)`)
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(100).default(8000),
 });
@@ -118,6 +130,7 @@ function parse(cleaned: Record<string, string | undefined>): Config {
 
 function redact(variable: string, value: string): string {
   if (variable === 'COMMAND_KEYS') return value.replace(/:([^:,]+):/g, ':***:');
+  if (variable === 'OPS_DASHBOARD_TOKEN') return '***';
   if (variable === 'DATABASE_URL' || variable === 'REDIS_URL') return value.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@');
   return value;
 }

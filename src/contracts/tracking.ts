@@ -1,43 +1,10 @@
 import { isUtf8 } from 'node:buffer';
-import { z } from 'zod';
+import { trackingEventSchema, type TrackingEvent } from '@experimentation-worker/client/contracts';
 
-// CONTRACT.md "Tracking event": what SDKs put on the tracking topic (no envelope, no signature).
-//   { environment, event, identifier, feature?, value?, timestamp }
-// An exposure carries the feature's name in `feature` and the variant key as a string `value`; a metric
-// event may carry a numeric `value` (sum and mean metrics). Anything else is rejected to the tracking DLQ.
+// Reading a tracking message: the event's schema is in the client package (packages/client/src/contracts/
+// tracking.ts); what is rejected, and why, is the worker's.
 
-/** CONTRACT.md "Limits and hostile input": the largest absolute numeric `value` accepted. */
-export const TRACKING_VALUE_MAX = 1e12;
-
-// Postgres text cannot hold NUL: such a message would fail its whole batch, so it is rejected here. An unpaired
-// surrogate (a JSON escape like "\ud800") would be stored as U+FFFD, silently merging distinct identifiers.
-const text = (min: number, max: number) =>
-  z
-    .string()
-    .min(min)
-    .max(max)
-    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
-    .refine((s) => !/[\uD800-\uDFFF]/u.test(s), 'must not contain unpaired surrogates');
-const name = text(1, 255);
-
-// Finite and bounded, so that no sum of the results query can overflow (results-query.ts).
-const numberError = 'must be a finite number with absolute value at most 1e12';
-const numericValue = z.number().refine((n) => Math.abs(n) <= TRACKING_VALUE_MAX, numberError);
-
-export const trackingEventSchema = z.object({
-  environment: name,
-  event: name,
-  identifier: text(1, 1000),
-  feature: text(1, 2000).nullish(),
-  // JSON cannot say Infinity or NaN, but 1e400 parses to Infinity, which z.number() reports as a wrong type.
-  value: z
-    .union([text(0, 1000), numericValue], {
-      error: (issue) => (typeof issue.input === 'number' ? numberError : 'must be a text of at most 1000 characters or a number'),
-    })
-    .nullish(),
-  timestamp: z.iso.datetime({ offset: true }),
-});
-export type TrackingEvent = z.infer<typeof trackingEventSchema>;
+export { TRACKING_VALUE_MAX, trackingEventSchema, type TrackingEvent } from '@experimentation-worker/client/contracts';
 
 /** Every label a rejection is counted under in /metrics: a fixed list, whatever the senders send. */
 export const TRACKING_REJECTION_LABELS = ['not_utf8', 'not_json', 'invalid', 'unknown_environment', 'out_of_retention', 'in_the_future'] as const;

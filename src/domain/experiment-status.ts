@@ -1,7 +1,9 @@
 // DOMAIN.md "Experiment": created → running (start) → paused (pause) ↔ running; running/paused → completed.
 
-export const EXPERIMENT_STATUSES = ['created', 'running', 'paused', 'completed'] as const;
-export type ExperimentStatus = (typeof EXPERIMENT_STATUSES)[number];
+import type { ExperimentStatus } from '@experimentation-worker/client/contracts';
+
+// The statuses are part of the wire contract (packages/client/src/contracts/experiments.ts).
+export { EXPERIMENT_STATUSES, type ExperimentStatus } from '@experimentation-worker/client/contracts';
 
 export type StatusAction = 'start' | 'pause' | 'complete';
 

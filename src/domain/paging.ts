@@ -1,13 +1,6 @@
-import { z } from 'zod';
-
-// DOMAIN.md "Paging": page from 1, pageSize 1 to 999, default 100.
-export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 999;
-
-export const pagingFields = {
-  page: z.number().int().min(1).default(1),
-  pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
-};
+// DOMAIN.md "Paging": page from 1, pageSize 1 to 999, default 100. The payload fields are part of the wire
+// contract (packages/client/src/contracts/paging.ts); the windows they select are the worker's.
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pagingFields } from '@experimentation-worker/client/contracts';
 
 export interface Paging {
   page: number;

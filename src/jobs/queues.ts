@@ -56,6 +56,8 @@ export interface Queues {
   replies: Queue<ReplyDelivery>;
   commandRetries: Queue<CommandRetryJob>;
   results: Queue;
+  /** Every queue above (the ops dashboard shows them all). */
+  all: Queue[];
   connection: Redis;
   close(): Promise<void>;
 }
@@ -66,14 +68,16 @@ export function createQueues(redisUrl: string, prefix: string): Queues {
   const replies = new Queue<ReplyDelivery>(QUEUE_NAMES.replies, opts);
   const commandRetries = new Queue<CommandRetryJob>(QUEUE_NAMES.commandRetries, opts);
   const results = new Queue(QUEUE_NAMES.results, opts);
-  for (const queue of [replies, commandRetries, results]) queue.on('error', () => {}); // each call reports its own failure
+  const all: Queue[] = [commandRetries, replies, results];
+  for (const queue of all) queue.on('error', () => {}); // each call reports its own failure
   return {
     replies,
     commandRetries,
     results,
+    all,
     connection,
     async close() {
-      await Promise.all([replies.close(), commandRetries.close(), results.close()]);
+      await Promise.all(all.map((queue) => queue.close()));
       connection.disconnect();
     },
   };

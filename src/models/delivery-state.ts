@@ -47,8 +47,9 @@ export async function insertReplyDeliveries(db: Db, drafts: ReplyDeliveryDraft[]
   return drafts.map((d, i) => ({ id: sorted[i]!, commandId: d.commandId, topic: d.topic, reply: d.reply, ...(d.traceparent ? { traceparent: d.traceparent } : {}) }));
 }
 
+/** One statement for any number of ids (a named statement: it runs once per stretch on the direct reply path). */
 export async function markRepliesDelivered(db: Db, ids: number[]): Promise<void> {
-  if (ids.length) await db('reply_deliveries').whereIn('id', ids).update({ delivered_at: db.fn.now() });
+  if (ids.length) await db.raw('update reply_deliveries set delivered_at = now() where id = any(?::bigint[])', [ids]).options({ name: 'expw_mark_replies_delivered' });
 }
 
 /** A reply whose attempts ran out: kept, counted and listed, never retried by itself again. */
@@ -172,16 +173,6 @@ const toHeld = (r: HeldRow): HeldCommand => ({
   attempts: r.attempts,
   nextAttemptAt: r.next_attempt_at,
 });
-
-/** The keys among `keys` that have commands held: their later commands must queue behind them. */
-export async function heldKeysAmong(db: Db, keys: string[]): Promise<Set<string>> {
-  if (!keys.length) return new Set();
-  const { rows } = await db.raw<{ rows: { message_key: string }[] }>(
-    'select distinct message_key from held_commands where message_key = any(?::text[])',
-    [keys],
-  );
-  return new Set(rows.map((r) => r.message_key));
-}
 
 /**
  * Appends a command to its key's held queue and returns the key's head (the command to run next). A command

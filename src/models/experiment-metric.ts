@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { Attachment } from '@experimentation-worker/client/contracts';
 import { BaseModel } from './base.js';
 import type { ExpectedDirection } from '../contracts/experiments.js';
 import type { MetricAggregation, MetricDirection } from '../contracts/metrics.js';
@@ -23,7 +24,7 @@ interface AttachmentRow extends ExperimentMetric {
   direction: MetricDirection;
 }
 
-export const attachmentView = (a: AttachmentRow) => ({
+export const attachmentView = (a: AttachmentRow): Attachment => ({
   id: a.id,
   metricId: a.metricId,
   metricName: a.metricName,

@@ -6,8 +6,10 @@ import type { CommandEnvelope } from '../contracts/envelope.js';
 import type { CommandHandler, JobDraft } from '../handlers/types.js';
 import { handlers as defaultHandlers } from '../handlers/registry.js';
 import { cappedExponentialBackoff, isTransientError } from '../domain/retry.js';
-import { heldKeysAmong, holdCommand, insertReplyDeliveries, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
-import { buildReply, duplicateOf, executeCommand, type ExecutionResult } from './execute-command.js';
+import { holdCommand, insertReplyDeliveries, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
+import { buildReply, duplicateOf, executeCommand, isInboxConflict, type ExecutionResult } from './execute-command.js';
+import { applyGroup, GroupAbandoned, type GroupCommand, type GroupResult } from './command-group.js';
+import { stretchState, type CommandRecord, type StretchState } from '../models/command-outcomes.js';
 import { commandReadPolicy, readCommand, type CommandReadPolicy, type ReadOutcome } from './read-command.js';
 import { pauseWithHeartbeat, retryInPlace, type BatchControl } from './retry-in-place.js';
 import { untracedCommands, type CommandTracing, type DeadLetter, type PipelinePorts } from './ports.js';
@@ -37,7 +39,21 @@ export type PipelineConfig = Pick<
   | 'TRACKING_TOPIC'
   | 'DLQ_TOPIC'
   | 'TRACKING_DLQ_TOPIC'
+  | 'COMMAND_GROUP_SIZE'
+  | 'COMMAND_GROUP_LOCK_TIMEOUT_MS'
+  | 'COMMAND_LOCK_TIMEOUT_MS'
 >;
+
+/** Runs a step again and again in place until it succeeds (retry-in-place.ts). */
+type Durably = <T>(what: string, work: () => Promise<T>) => Promise<T>;
+
+/** A message of a stretch, read once (read-command.ts), with its ordering key and when it was read. */
+interface ReadMessage {
+  message: InboundMessage;
+  key: string;
+  outcome: ReadOutcome;
+  started: bigint;
+}
 
 export interface CommandPipelineDeps {
   knex: Knex;
@@ -68,8 +84,9 @@ export function storedMessage(message: InboundMessage, envelope: Pick<CommandEnv
 
 /**
  * Turns a stretch of commands-topic messages into durable outcomes, in per-key order (CONTRACT.md "Order and
- * durability"). Messages are grouped by key; each key's lane runs one message at a time, different keys side by
- * side. `processStretch` resolves once every outcome is in Postgres (or the DLQ topic), so the consumer may
+ * durability"). The ready commands are applied in stretch order, in groups of COMMAND_GROUP_SIZE sharing one
+ * transaction (command-group.ts); a group that fails as a whole runs one command at a time instead: there each
+ * key's lane runs one message at a time, different keys side by side. `processStretch` resolves once every outcome is in Postgres (or the DLQ topic), so the consumer may
  * commit the stretch's offsets; it then hands the replies, jobs and held commands to the queues, best effort:
  * what the queues miss, the reconciler gives them again from Postgres.
  *
@@ -90,22 +107,95 @@ export class CommandPipeline {
   }
 
   async processStretch(messages: InboundMessage[], control: BatchControl): Promise<void> {
-    const lanes = new Map<string, InboundMessage[]>();
-    for (const message of messages) {
-      const key = orderingKey(message.key);
-      lanes.set(key, [...(lanes.get(key) ?? []), message]);
-    }
+    const { knex, ports } = this.deps;
     // Each failed step counts as a retry of the stretch's commands.
-    const durably = <T>(what: string, work: () => Promise<T>) =>
+    const durably: Durably = (what, work) =>
       retryInPlace(what, work, { ...control, logger: this.deps.logger, capMs: 5000, beforeRetry: () => this.deps.metrics.commandRetries.inc() });
-    const heldKeys = await durably('look up held keys', () => heldKeysAmong(this.deps.knex, [...lanes.keys()]));
-    const handoff: Handoff = { deliveries: [], jobs: [], held: [] };
-    const settled = await Promise.allSettled(
-      [...lanes].map(([key, lane]) => this.runLane(lane, heldKeys.has(key), control, handoff, durably)),
+    const read: ReadMessage[] = messages.map((message) => ({
+      message,
+      key: orderingKey(message.key),
+      outcome: readCommand({ value: message.value, headers: message.headers }, this.readPolicy),
+      started: process.hrtime.bigint(),
+    }));
+    const letters = read.flatMap(({ message, outcome }): DeadLetter[] =>
+      outcome.kind === 'dlq' ? [{ sourceTopic: message.topic, partition: message.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers, reason: outcome.reason }] : [],
     );
-    const stopped = settled.find((s) => s.status === 'rejected');
+    if (letters.length) await durably('send unreadable commands to the DLQ', () => ports.deadLetters.send(letters));
+    const live = read.filter((r) => r.outcome.kind !== 'dlq');
+    const ids = live.flatMap((r) => (r.outcome.kind === 'command' ? [r.outcome.envelope.id] : []));
+    const state = await durably('look up held keys and answered ids', () => stretchState(knex, [...new Set(live.map((r) => r.key))], ids));
+    const handoff: Handoff = { deliveries: [], jobs: [], held: [] };
+    let stopped: unknown;
+    try {
+      const groupSize = this.deps.config.COMMAND_GROUP_SIZE;
+      for (let start = 0; start < live.length; start += groupSize) {
+        const chunk = live.slice(start, start + groupSize);
+        if (groupSize === 1 || !(await this.applyAsGroup(chunk, state, handoff))) await this.runLanes(chunk, state.heldKeys, control, handoff, durably);
+      }
+    } catch (error) {
+      stopped = error;
+    }
     // Hand over what did commit even when stopping: it is in Postgres either way.
     await this.handOff(handoff);
+    if (stopped) throw stopped;
+  }
+
+  /**
+   * Applies a chunk of the stretch as one group (command-group.ts). False when the group was rolled back whole:
+   * the caller then runs its commands one at a time under the single-command rules.
+   */
+  private async applyAsGroup(chunk: ReadMessage[], state: StretchState, handoff: Handoff): Promise<boolean> {
+    const { config, logger } = this.deps;
+    const early: CommandRecord[] = [];
+    const commands: Array<GroupCommand & { started: bigint }> = [];
+    const rejected: Array<{ type: string; status: number; started: bigint }> = [];
+    for (const r of chunk) {
+      if (r.outcome.kind === 'reject') {
+        const { address, status, body } = r.outcome;
+        const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, status, body);
+        const traceparent = r.outcome.trace?.traceparent;
+        early.push({ commandId: address.commandId, audit: [], outbox: [], inbox: null, reply, replyTopic: address.replyTo ?? config.REPLIES_TOPIC, replyStored: false, traceparent });
+        rejected.push({ type: address.type, status, started: r.started });
+        logger.info({ commandId: address.commandId, status, body }, 'command rejected before execution');
+      } else if (r.outcome.kind === 'command') {
+        const { envelope, handler, fingerprint, trace } = r.outcome;
+        commands.push({ key: r.key, envelope, handler, fingerprint, stored: storedMessage(r.message, envelope), trace, started: r.started });
+      }
+    }
+    if (!commands.length && !early.length) return true;
+    let result: GroupResult;
+    try {
+      const lockTimeoutMs = Math.min(config.COMMAND_GROUP_LOCK_TIMEOUT_MS, config.COMMAND_LOCK_TIMEOUT_MS);
+      const deps = { knex: this.deps.knex, config, logger, lockTimeoutMs, replyTopicOf: (e: { replyTo?: string | undefined }) => e.replyTo ?? config.REPLIES_TOPIC, tracing: this.tracing };
+      result = await applyGroup(deps, commands, early, state);
+    } catch (error) {
+      // Expected now and then: a race on an id, a command waiting on a lock (the group's short lock_timeout).
+      const routine = isInboxConflict(error) || error instanceof GroupAbandoned || (error as { code?: string })?.code === '55P03';
+      logger[routine ? 'info' : 'warn']({ err: error, commands: commands.length }, 'group commit rolled back; running its commands one at a time');
+      return false;
+    }
+    handoff.deliveries.push(...result.deliveries);
+    handoff.jobs.push(...result.jobs);
+    handoff.held.push(...result.held);
+    for (const r of rejected) this.observe(r.type, r.status, r.started);
+    commands.forEach((c, i) => {
+      const status = result.statuses[i];
+      if (status === undefined) state.heldKeys.add(c.key);
+      else this.observe(c.envelope.type, status, c.started);
+    });
+    return true;
+  }
+
+  /** The single-command path: each key a lane of one command at a time, keys side by side. */
+  private async runLanes(chunk: ReadMessage[], heldKeys: Set<string>, control: BatchControl, handoff: Handoff, durably: Durably): Promise<void> {
+    const lanes = new Map<string, ReadMessage[]>();
+    for (const r of chunk) {
+      const lane = lanes.get(r.key);
+      if (lane) lane.push(r);
+      else lanes.set(r.key, [r]);
+    }
+    const settled = await Promise.allSettled([...lanes].map(([key, lane]) => this.runLane(lane, heldKeys, key, control, handoff, durably)));
+    const stopped = settled.find((s) => s.status === 'rejected');
     if (stopped) throw (stopped as PromiseRejectedResult).reason;
   }
 
@@ -127,22 +217,10 @@ export class CommandPipeline {
     }
   }
 
-  private async runLane(
-    lane: InboundMessage[],
-    keyHeld: boolean,
-    control: BatchControl,
-    handoff: Handoff,
-    durably: <T>(what: string, work: () => Promise<T>) => Promise<T>,
-  ): Promise<void> {
+  private async runLane(lane: ReadMessage[], heldKeys: Set<string>, key: string, control: BatchControl, handoff: Handoff, durably: Durably): Promise<void> {
     const { config, logger } = this.deps;
-    for (const message of lane) {
-      const started = process.hrtime.bigint();
-      const outcome = readCommand({ value: message.value, headers: message.headers }, this.readPolicy);
-      if (outcome.kind === 'dlq') {
-        const letter: DeadLetter = { sourceTopic: message.topic, partition: message.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers, reason: outcome.reason };
-        await durably('send an unreadable command to the DLQ', () => this.deps.ports.deadLetters.send([letter]));
-        continue;
-      }
+    for (const { message, outcome, started } of lane) {
+      if (outcome.kind === 'dlq') continue; // sent for the whole stretch already
       if (outcome.kind === 'reject') {
         const { address } = outcome;
         const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, outcome.status, outcome.body);
@@ -155,21 +233,21 @@ export class CommandPipeline {
         continue;
       }
       const { envelope, handler, fingerprint } = outcome;
-      if (keyHeld) {
+      if (heldKeys.has(key)) {
         const ref = await durably('hold a command behind its key', () => holdCommand(this.deps.knex, storedMessage(message, envelope), 'waiting behind an earlier command of its key'));
         if (ref) handoff.held.push(ref);
         // Already answered: a duplicate applies nothing, so it need not wait; it gets the stored reply.
         else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope, fingerprint, outcome.trace?.traceparent))).delivery);
         continue;
       }
-      const traced = { id: envelope.id, type: envelope.type, key: orderingKey(message.key), environment: envelope.environment, trace: outcome.trace };
+      const traced = { id: envelope.id, type: envelope.type, key, environment: envelope.environment, trace: outcome.trace };
       const result = await this.tracing.command(
         traced,
         (traceparent) => this.executeInPlace(message, outcome, control, traceparent),
         (r) => (r.kind === 'executed' ? r.execution.reply.status : undefined),
       );
       if (result.kind === 'held') {
-        keyHeld = true;
+        heldKeys.add(key);
         handoff.held.push(result.ref);
         continue;
       }

@@ -3,8 +3,8 @@ import type { CommandEnvelope, Reply } from '../contracts/envelope.js';
 import { fieldErrors } from '../contracts/errors.js';
 import type { Config } from '../config.js';
 import { authorizeEnvironment } from '../handlers/authorize.js';
-import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EventDraft, type JobDraft } from '../handlers/types.js';
-import { ProcessedCommand } from '../models/pipeline.js';
+import { CommandRejection, forbidden, type AuditDraft, type CommandContext, type CommandHandler, type EnvironmentScope, type EventDraft, type JobDraft } from '../handlers/types.js';
+import { answeredCommand, writeCommandRecords, type AnsweredCommand, type CommandRecord } from '../models/command-outcomes.js';
 import { insertReplyDeliveries, type ReplyDelivery } from '../models/delivery-state.js';
 import { domainEvent, outboxRow } from '../models/outbox.js';
 
@@ -54,19 +54,10 @@ export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelop
   const now = deps.now?.() ?? new Date();
   try {
     return await deps.knex.transaction(async (trx) => {
-      const ctx: CommandContext = { trx, command: envelope, actor: envelope.actor, now, config: deps.config };
-      if (handler.scope === 'platform') {
-        if (envelope.actor.type !== 'system') throw forbidden();
-      } else {
-        ctx.scope = await authorizeEnvironment(trx, envelope.environment, envelope.actor);
-      }
-      const parsed = handler.payload.safeParse(envelope.payload ?? {});
-      if (!parsed.success) throw new CommandRejection(400, fieldErrors(parsed.error));
-      const result = await handler.handle(ctx, parsed.data);
-      const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
+      const { reply, ...result } = await runHandler(trx, deps, envelope, handler, now);
       await options.settle?.(trx);
-      const delivery = await recordOutcome(trx, deps, envelope, reply, options, result.events ?? [], result.audit ?? []);
-      return { reply, duplicate: false, jobs: result.jobs ?? [], delivery };
+      const delivery = await recordOutcome(trx, deps, envelope, reply, options, result.events, result.audit);
+      return { reply, duplicate: false, jobs: result.jobs, delivery };
     });
   } catch (error) {
     if (isInboxConflict(error)) return duplicateOf(deps.knex, envelope, options);
@@ -74,9 +65,8 @@ export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelop
     const reply = buildReply(envelope, error.status, error.body, now);
     try {
       return await deps.knex.transaction(async (trx) => {
-        const event: EventDraft = { type: 'command.rejected', data: { status: error.status, body: error.body } };
         await options.settle?.(trx);
-        const delivery = await recordOutcome(trx, deps, envelope, reply, options, [event], []);
+        const delivery = await recordOutcome(trx, deps, envelope, reply, options, [rejectionEvent(error)], []);
         return { reply, duplicate: false, jobs: [], delivery };
       });
     } catch (recordError) {
@@ -84,6 +74,34 @@ export async function executeCommand(deps: ExecuteDeps, envelope: CommandEnvelop
       throw recordError;
     }
   }
+}
+
+/** How an environment-scoped command's actor is authorised (handlers/authorize.ts; a group caches it). */
+export type Authorise = (trx: Knex.Transaction, environmentKey: string | undefined, actor: CommandEnvelope['actor']) => Promise<EnvironmentScope>;
+
+/**
+ * Authorisation, payload and handler of one command, in `trx`: its reply, events, audit and jobs as data. Throws
+ * a CommandRejection for a rejection, anything else for a failure.
+ */
+export async function runHandler(
+  trx: Knex.Transaction,
+  deps: Pick<ExecuteDeps, 'config'>,
+  envelope: CommandEnvelope,
+  handler: CommandHandler,
+  now: Date,
+  authorise: Authorise = authorizeEnvironment,
+): Promise<{ reply: Reply; events: EventDraft[]; audit: AuditDraft[]; jobs: JobDraft[] }> {
+  const ctx: CommandContext = { trx, command: envelope, actor: envelope.actor, now, config: deps.config };
+  if (handler.scope === 'platform') {
+    if (envelope.actor.type !== 'system') throw forbidden();
+  } else {
+    ctx.scope = await authorise(trx, envelope.environment, envelope.actor);
+  }
+  const parsed = handler.payload.safeParse(envelope.payload ?? {});
+  if (!parsed.success) throw new CommandRejection(400, fieldErrors(parsed.error));
+  const result = await handler.handle(ctx, parsed.data);
+  const reply = buildReply(envelope, result.status, result.status === 204 ? null : result.body, now);
+  return { reply, events: result.events ?? [], audit: result.audit ?? [], jobs: result.jobs ?? [] };
 }
 
 /**
@@ -127,20 +145,28 @@ export const ID_MESSAGES = {
  */
 export async function duplicateOf(knex: Knex, envelope: CommandEnvelope, options: ExecuteOptions): Promise<ExecutionResult> {
   return knex.transaction(async (trx) => {
-    const row = await ProcessedCommand.query(trx).findById(envelope.id);
+    const row = await answeredCommand(trx, envelope.id);
     if (!row) throw new Error(`inbox conflict on ${envelope.id} but no inbox row`);
     await options.settle?.(trx);
-    const sameCommand = row.fingerprint === null || row.fingerprint === options.fingerprint;
-    const reply: Reply = !sameCommand
-      ? buildReply(envelope, 409, { detail: ID_MESSAGES.taken })
-      : ((row.reply as Reply | null) ?? buildReply({ id: envelope.id, type: row.type }, row.status, { detail: ID_MESSAGES.expired }, row.processedAt));
-    const stored = sameCommand && row.reply !== null;
+    const { reply, stored } = duplicateReply(row, envelope, options.fingerprint);
     const [delivery] = await insertReplyDeliveries(trx, [{ commandId: envelope.id, topic: options.replyTopic, reply, stored, traceparent: options.traceparent }]);
     return { reply, duplicate: true, jobs: [], delivery: delivery! };
   });
 }
 
-function isInboxConflict(error: unknown): boolean {
+/**
+ * The answer to a duplicate of an answered id (pure): the stored reply when the fingerprints match (`stored`:
+ * the delivery points at the inbox's copy), its status with an "expired" body once the body is gone, a 409 when
+ * another command used the id.
+ */
+export function duplicateReply(row: AnsweredCommand, envelope: Pick<CommandEnvelope, 'id' | 'type' | 'correlationId'>, fingerprint: string): { reply: Reply; stored: boolean } {
+  const sameCommand = row.fingerprint === null || row.fingerprint === fingerprint;
+  if (!sameCommand) return { reply: buildReply(envelope, 409, { detail: ID_MESSAGES.taken }), stored: false };
+  if (row.reply === null) return { reply: buildReply({ id: envelope.id, type: row.type }, row.status, { detail: ID_MESSAGES.expired }, row.processedAt), stored: false };
+  return { reply: row.reply, stored: true };
+}
+
+export function isInboxConflict(error: unknown): boolean {
   const e = error as { code?: string; constraint?: string; nativeError?: { code?: string; constraint?: string } };
   const code = e?.code ?? e?.nativeError?.code;
   const constraint = e?.constraint ?? e?.nativeError?.constraint;
@@ -148,70 +174,58 @@ function isInboxConflict(error: unknown): boolean {
 }
 
 /**
- * Writes the audit records, the events (outbox rows built by models/outbox.ts), the reply (inbox) and its
- * delivery record in ONE statement:
- * data-modifying CTEs all run, so a concurrent duplicate that got this far fails on the inbox primary key and
- * its whole transaction rolls back. The delivery row points at the inbox's reply (`reply` null), so the reply
- * JSON is stored once. The outbox trigger wakes the relay at commit.
+ * The record of a command that ran (applied, rejected, or answered 500): its audit rows, its events as outbox rows
+ * (models/outbox.ts), its inbox row with the reply and fingerprint, and its reply's delivery, which points at the
+ * inbox's copy of the reply; its events and reply in the trace `traceparent` (the command span's) when given.
  */
+export function commandRecord(
+  eventsTopic: string,
+  envelope: CommandEnvelope,
+  reply: Reply,
+  { replyTopic, fingerprint, traceparent }: Pick<ExecuteOptions, 'replyTopic' | 'fingerprint' | 'traceparent'>,
+  events: readonly EventDraft[],
+  audit: readonly AuditDraft[],
+): CommandRecord {
+  const environmentKey = envelope.environment ?? null;
+  return {
+    commandId: envelope.id,
+    audit: audit.map((a) => ({
+      command_id: envelope.id,
+      environment_key: environmentKey,
+      actor_type: envelope.actor.type,
+      actor_id: envelope.actor.id,
+      action: a.action,
+      resource_type: a.resourceType,
+      resource_id: a.resourceId === null ? null : String(a.resourceId),
+      before: a.before ?? null,
+      after: a.after ?? null,
+    })),
+    outbox: events.map((draft) => {
+      const environment = draft.environment === undefined ? environmentKey : draft.environment;
+      const event = domainEvent({ type: draft.type, environment, occurredAt: reply.processedAt, commandId: envelope.id, actor: envelope.actor, data: draft.data });
+      return outboxRow(eventsTopic, event, draft.key ?? environment, traceparent);
+    }),
+    inbox: { command_id: envelope.id, type: envelope.type, environment_key: environmentKey, status: reply.status, reply, reply_to: envelope.replyTo ?? null, fingerprint },
+    reply,
+    replyTopic,
+    replyStored: true,
+    traceparent,
+  };
+}
+
+/** The event every rejected command publishes (DOMAIN.md), with the status and body it was answered. */
+export const rejectionEvent = (rejection: CommandRejection): EventDraft => ({ type: 'command.rejected', data: { status: rejection.status, body: rejection.body } });
+
+/** Writes one command's record in one statement (models/command-outcomes.ts); the outbox trigger wakes the relay at commit. */
 async function recordOutcome(
   trx: Knex.Transaction,
   deps: ExecuteDeps,
   envelope: CommandEnvelope,
   reply: Reply,
-  { replyTopic, fingerprint, traceparent }: ExecuteOptions,
+  options: ExecuteOptions,
   events: EventDraft[],
   audit: AuditDraft[],
 ): Promise<ReplyDelivery> {
-  const auditRows = audit.map((a) => ({
-    command_id: envelope.id,
-    environment_key: envelope.environment ?? null,
-    actor_type: envelope.actor.type,
-    actor_id: envelope.actor.id,
-    action: a.action,
-    resource_type: a.resourceType,
-    resource_id: a.resourceId === null ? null : String(a.resourceId),
-    before: a.before ?? null,
-    after: a.after ?? null,
-  }));
-  const outboxRows = events.map((draft) => {
-    const environment = draft.environment === undefined ? (envelope.environment ?? null) : draft.environment;
-    const event = domainEvent({ type: draft.type, environment, occurredAt: reply.processedAt, commandId: envelope.id, actor: envelope.actor, data: draft.data });
-    return outboxRow(deps.config.EVENTS_TOPIC, event, draft.key ?? environment, traceparent);
-  });
-  const { rows } = await trx.raw<{ rows: { id: number }[] }>(
-    `with audit_rows as (
-       insert into audit_log (command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after)
-       select command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after
-       from rows from (jsonb_to_recordset(?::jsonb) as (command_id uuid, environment_key text, actor_type text, actor_id text,
-         action text, resource_type text, resource_id text, before jsonb, after jsonb))
-         with ordinality as x(command_id, environment_key, actor_type, actor_id, action, resource_type, resource_id, before, after, ord)
-       order by ord
-     ), outbox_rows as (
-       insert into outbox (topic, message_key, payload, headers)
-       select topic, message_key, payload, headers
-       from rows from (jsonb_to_recordset(?::jsonb) as (topic text, message_key text, payload jsonb, headers jsonb))
-         with ordinality as x(topic, message_key, payload, headers, ord)
-       order by ord
-     ), inbox as (
-       insert into processed_commands (command_id, type, environment_key, status, reply, reply_to, fingerprint)
-       values (?, ?, ?, ?, ?::jsonb, ?, ?)
-     )
-     insert into reply_deliveries (command_id, topic, reply, traceparent) values (?, ?, null, ?) returning id`,
-    [
-      JSON.stringify(auditRows),
-      JSON.stringify(outboxRows),
-      envelope.id,
-      envelope.type,
-      envelope.environment ?? null,
-      reply.status,
-      JSON.stringify(reply),
-      envelope.replyTo ?? null,
-      fingerprint,
-      envelope.id,
-      replyTopic,
-      traceparent ?? null,
-    ],
-  );
-  return { id: Number(rows[0]!.id), commandId: envelope.id, topic: replyTopic, reply, ...(traceparent ? { traceparent } : {}) };
+  const [delivery] = await writeCommandRecords(trx, [commandRecord(deps.config.EVENTS_TOPIC, envelope, reply, options, events, audit)]);
+  return delivery!;
 }

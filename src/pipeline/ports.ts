@@ -43,6 +43,14 @@ export interface ReplyPublisher {
   publish(delivery: ReplyDelivery): Promise<void>;
 }
 
+/**
+ * Publishes several replies in as few produce requests as their bytes allow; it throws ReplyNotPublished
+ * (replies.ts) when any of them may not have been published (some may have been: replies are at least once).
+ */
+export interface ReplyBatchPublisher {
+  publishAll(deliveries: ReplyDelivery[]): Promise<void>;
+}
+
 export interface PipelinePorts {
   replies: ReplySink;
   retries: RetryScheduler;

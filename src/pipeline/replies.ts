@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { markRepliesDelivered, parkReplyDelivery, undeliveredReply, type ReplyDelivery } from '../models/delivery-state.js';
-import type { ReplyPublisher } from './ports.js';
+import type { Logger } from '../logger.js';
+import type { ReplyBatchPublisher, ReplyPublisher, ReplySink } from './ports.js';
 
 // What the reply queue's jobs do: publish a recorded reply, then mark it delivered. A crash in between sends it
 // again (replies are at least once; the client matches them by command id). A job names a delivery; what is sent
@@ -42,4 +43,65 @@ export async function deliverReply(deps: { knex: Knex; publisher: ReplyPublisher
 /** A reply whose attempts ran out: parked in Postgres, so the reconciler leaves it and an operator can see it. */
 export async function parkReply(deps: { knex: Knex }, delivery: Pick<ReplyDelivery, 'id'>, error: string): Promise<void> {
   await parkReplyDelivery(deps.knex, delivery.id, error);
+}
+
+/** How long a topic whose direct send failed goes by the queue only (a missing topic costs a send ~1 s). */
+const DIRECT_AVOID_MS = 30_000;
+
+/**
+ * The reply sink of the pipeline: a stretch's replies are published straight away, in one produce request per
+ * 512 KiB, and marked delivered in one statement; only when that fails do they go to `fallback` (the reply queue,
+ * one job per reply, with attempts and parking). Postgres has every reply before this runs, and the reconciler
+ * queues any still undelivered, so a crash between commit and publish still delivers (at least once). A topic
+ * whose direct send failed (a missing reply topic, say) is sent by the queue only for a while, so it delays no
+ * stretch again; the queue gives it its attempts and parks it.
+ */
+export function directReplySink(deps: {
+  publisher: ReplyBatchPublisher;
+  /** Marks published deliveries delivered (markRepliesDelivered on the commands' pool). */
+  markDelivered: (ids: number[]) => Promise<void>;
+  fallback: ReplySink;
+  logger: Logger;
+  onMarkFailure?: () => void;
+}): ReplySink {
+  const avoidUntil = new Map<string, number>();
+  const lastOk = new Map<string, number>();
+  return {
+    async enqueue(deliveries) {
+      if (!deliveries.length) return;
+      const now = Date.now();
+      const queued: ReplyDelivery[] = [];
+      let direct: ReplyDelivery[] = [];
+      for (const d of deliveries) ((avoidUntil.get(d.topic) ?? 0) > now ? queued : direct).push(d);
+      if (direct.length) {
+        try {
+          await deps.publisher.publishAll(direct);
+          for (const d of direct) lastOk.set(d.topic, now);
+        } catch (error) {
+          const failure = error instanceof ReplyNotPublished ? error.failure : 'other';
+          if (failure !== 'unreachable') {
+            // Topics not sent to lately are the likely culprits; when there are none, all of them are suspect.
+            const topics = [...new Set(direct.map((d) => d.topic))];
+            const suspects = topics.filter((t) => now - (lastOk.get(t) ?? 0) > DIRECT_AVOID_MS);
+            for (const t of suspects.length ? suspects : topics) avoidUntil.set(t, now + DIRECT_AVOID_MS);
+          }
+          if (avoidUntil.size > 10_000) avoidUntil.clear();
+          deps.logger.debug({ err: error, replies: direct.length }, 'direct reply publish failed; the reply queue sends them');
+          queued.push(...direct);
+          direct = [];
+        }
+        if (lastOk.size > 10_000) lastOk.clear();
+      }
+      if (direct.length) {
+        try {
+          await deps.markDelivered(direct.map((d) => d.id));
+        } catch (error) {
+          // Published but not marked: the reconciler queues them again (a second copy; replies are at least once).
+          deps.logger.warn({ err: error, replies: direct.length }, 'could not mark published replies delivered');
+          deps.onMarkFailure?.();
+        }
+      }
+      if (queued.length) await deps.fallback.enqueue(queued);
+    },
+  };
 }

@@ -1,12 +1,12 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sign } from '@experimentation-worker/client/contracts';
 import type { CommandKey } from '../config.js';
 
 // CONTRACT.md: `x-key-id` names a key of COMMAND_KEYS, `x-signature: sha256=<hex>` is HMAC-SHA256 over the
 // exact value bytes. A `user` key may only sign user commands; a `system` key may sign both.
 
-export function sign(value: Buffer | string, secret: string): string {
-  return 'sha256=' + createHmac('sha256', secret).update(value).digest('hex');
-}
+// Signing is the client package's: the worker checks exactly what clients compute.
+export { sign };
 
 export type SignatureCheck = { ok: true; key: CommandKey } | { ok: false; reason: string };
 

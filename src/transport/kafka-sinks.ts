@@ -2,10 +2,11 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Knex } from 'knex';
 import type { Logger } from '../logger.js';
 import type { CommandDlqReason, Metrics } from '../metrics.js';
-import type { DeadLetterSink, ReplyPublisher } from '../pipeline/ports.js';
+import type { DeadLetterSink, ReplyBatchPublisher, ReplyPublisher } from '../pipeline/ports.js';
+import type { ReplyDelivery } from '../models/delivery-state.js';
 import { ReplyNotPublished } from '../pipeline/replies.js';
 import type { DeadLetterCopy } from '../models/parked.js';
-import { classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
+import { byteCappedChunks, classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
 import { deadLetterHeaders, sendDeadLetters } from './dead-letters.js';
 import { RenewableProducer } from './renewable-producer.js';
 import { sendTraced, untracedPublishing, type PublishTracing } from './publish-tracing.js';
@@ -24,15 +25,57 @@ export function createReplyProducer(kafka: Kafka, logger: Logger): RenewableProd
   );
 }
 
-/** Replies go out in the trace of the command they answer (the delivery's `traceparent`). */
+const replyMessage = ({ reply, traceparent }: Pick<ReplyDelivery, 'reply' | 'traceparent'>): Message => ({
+  key: reply.commandId,
+  value: JSON.stringify(reply),
+  headers: {
+    ...(reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {}),
+    // The trace of the command answered; sendTraced swaps it for the publish span's when tracing is on.
+    ...(traceparent !== undefined ? { traceparent } : {}),
+  },
+});
+
+/**
+ * The pipeline's direct reply path: a group's replies in one produce request per 512 KiB (byte-capped like the
+ * relay's), topics grouped, each reply in the trace of the command it answers (its delivery's `traceparent`).
+ * Any failure is reported for the whole call; the caller hands them to the queue.
+ */
+export function kafkaReplyBatchPublisher(producer: RenewableProducer, tracing: PublishTracing = untracedPublishing): ReplyBatchPublisher {
+  return {
+    async publishAll(deliveries) {
+      const outgoing = deliveries.map((d) => {
+        const message = replyMessage(d);
+        return { topic: d.topic, message, bytes: messageBytes(message) };
+      });
+      try {
+        for (const chunk of byteCappedChunks(outgoing, (o) => o.bytes)) {
+          await sendTraced(tracing, chunk, (sent) => {
+            const byTopic = new Map<string, Message[]>();
+            chunk.forEach((o, i) => {
+              const list = byTopic.get(o.topic);
+              if (list) list.push(sent[i]!);
+              else byTopic.set(o.topic, [sent[i]!]);
+            });
+            return producer.sendBatch(
+              { acks: -1, compression: compressionFor(chunk.reduce((n, o) => n + o.bytes, 0)), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) },
+              { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
+            );
+          });
+        }
+      } catch (error) {
+        const { failure, detail } = classifySendError(error);
+        throw new ReplyNotPublished(failure, `replies not published (${detail})`, { cause: error });
+      }
+    },
+  };
+}
+
+/** The reply queue's publisher: one reply, in the trace of the command it answers (the delivery's `traceparent`). */
 export function kafkaReplyPublisher(producer: RenewableProducer, tracing: PublishTracing = untracedPublishing): ReplyPublisher {
   return {
-    async publish({ topic, reply, traceparent }) {
-      const headers: Record<string, string> = {
-        ...(reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {}),
-        ...(traceparent !== undefined ? { traceparent } : {}),
-      };
-      const message: Message = { key: reply.commandId, value: JSON.stringify(reply), headers };
+    async publish(delivery) {
+      const { topic } = delivery;
+      const message = replyMessage(delivery);
       try {
         await sendTraced(tracing, [{ topic, message }], ([sent]) =>
           producer.sendBatch(

@@ -23,6 +23,12 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('leaves the ops dashboard off unless OPS_DASHBOARD_TOKEN is set', () => {
+    expect(loadConfig(base).OPS_DASHBOARD_TOKEN).toBeUndefined();
+    expect(loadConfig({ ...base, OPS_DASHBOARD_TOKEN: '' }).OPS_DASHBOARD_TOKEN).toBeUndefined();
+    expect(loadConfig({ ...base, OPS_DASHBOARD_TOKEN: 'k'.repeat(32) }).OPS_DASHBOARD_TOKEN).toBe('k'.repeat(32));
+  });
+
   it('parses a broker list', () => {
     expect(loadConfig({ ...base, KAFKA_BROKERS: 'a:9092,b:9093' }).KAFKA_BROKERS).toEqual(['a:9092', 'b:9093']);
   });
@@ -35,6 +41,7 @@ describe('loadConfig', () => {
     [{ ...base, RESULTS_REFRESH_MIN_INTERVAL_S: '-5' }, /^configuration error: RESULTS_REFRESH_MIN_INTERVAL_S invalid value "-5"/],
     [{ ...base, RESULTS_CORRECTION: 'bonferroni' }, /^configuration error: RESULTS_CORRECTION invalid value "bonferroni"/],
     [{ ...base, HTTP_PORT: 'eighty' }, /^configuration error: HTTP_PORT invalid value "eighty"/],
+    [{ ...base, OPS_DASHBOARD_TOKEN: 'short-secret' }, /^configuration error: OPS_DASHBOARD_TOKEN invalid value "\*\*\*": must be at least 32 characters/],
   ])('names the variable in one line for %j', (env, message) => {
     let error: unknown;
     try {

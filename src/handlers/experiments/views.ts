@@ -1,12 +1,13 @@
 import type { Knex } from 'knex';
+import type { Experiment as ExperimentBody } from '@experimentation-worker/client/contracts';
 import type { Experiment } from '../../models/experiment.js';
 import { attachmentViewsByExperiment, type AttachmentView } from '../../models/experiment-metric.js';
 
-// How an experiment appears in replies and events: with its attached metrics.
+// How an experiment appears in replies and events: with its attached metrics (the contract's experimentSchema).
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export const experimentView = (e: Experiment, metrics: AttachmentView[]) => ({
+export const experimentView = (e: Experiment, metrics: AttachmentView[]): ExperimentBody => ({
   id: e.id,
   uuid: e.uuid,
   featureId: e.featureId,

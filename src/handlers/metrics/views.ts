@@ -1,9 +1,11 @@
 import type { Knex } from 'knex';
+import type { Metric as MetricBody } from '@experimentation-worker/client/contracts';
 import type { Metric } from '../../models/metric.js';
 import { Experiment } from '../../models/experiment.js';
 import type { ExperimentStatus } from '../../domain/experiment-status.js';
 
-// How a metric appears in replies and events: with the live experiments (any status) it is attached to.
+// How a metric appears in replies and events: with the live experiments (any status) it is attached to. Typed
+// by the contract (the client package's metricSchema), so the worker cannot send another shape.
 
 export interface MetricExperiment {
   id: number;
@@ -11,7 +13,7 @@ export interface MetricExperiment {
   status: ExperimentStatus;
 }
 
-export const metricView = (m: Metric, experiments: MetricExperiment[]) => ({
+export const metricView = (m: Metric, experiments: MetricExperiment[]): MetricBody => ({
   id: m.id,
   uuid: m.uuid,
   name: m.name,

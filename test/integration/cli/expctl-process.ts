@@ -21,7 +21,14 @@ export function expctl(args: string[], env: Record<string, string> = {}, options
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...entry, ...args], {
       cwd: root,
-      env: { PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, HOME: process.env.HOME ?? '/tmp', EXPCTL_FROM_SOURCE: '1', ...env },
+      env: {
+        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+        HOME: process.env.HOME ?? '/tmp',
+        EXPCTL_FROM_SOURCE: '1',
+        // The client package from its source, as scripts/tsx.sh runs it.
+        NODE_OPTIONS: '--conditions=experimentation-worker-source',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

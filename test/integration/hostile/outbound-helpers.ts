@@ -56,7 +56,7 @@ export function signedCommand(envelope: Record<string, unknown>, key: string | n
   return { key, value, headers: { 'x-key-id': testKeys.system.keyId, 'x-signature': sign(value, testKeys.system.secret) } };
 }
 
-/** expw_parked_messages_total and expw_parked_messages of a kind, as /metrics would show them now. */
+/** expw_messages_parked_total and expw_parked_messages of a kind, as /metrics would show them now. */
 export async function parkedMetrics(worker: TestWorker, kind: ParkedKind): Promise<{ total: number; now: number }> {
   const { parkedMessages, parkedNow } = worker.app.metrics;
   const value = (m: Awaited<ReturnType<typeof parkedMessages.get>>) => m.values.find((v) => v.labels.kind === kind)?.value ?? 0;

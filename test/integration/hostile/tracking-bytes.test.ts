@@ -147,13 +147,13 @@ describe('hostile bytes on the tracking topic', () => {
       if (name === 'expw_commands_total') {
         expect(['unknown', ...handlers.keys()], series).toContain(labels.type);
         expect(labels.status, series).toMatch(/^[1-5]\d\d$/);
-      } else if (name === 'expw_dlq_total') {
+      } else if (name === 'expw_dlq_messages_total') {
         expect(DLQ_REASONS[labels.source as keyof typeof DLQ_REASONS] as readonly string[], series).toContain(labels.reason);
       } else if (name === 'expw_tracking_rejected_total') {
         expect(TRACKING_REJECTION_LABELS, series).toContain(labels.reason);
       } else if (name!.startsWith('expw_results_compute_seconds')) {
         expect(RESULTS_OUTCOMES, series).toContain(labels.outcome);
-      } else if (name === 'expw_parked_messages_total' || name === 'expw_parked_messages') {
+      } else if (name === 'expw_messages_parked_total' || name === 'expw_parked_messages') {
         expect(PARKED_KINDS, series).toContain(labels.kind);
       } else if (Object.keys(labels).some((label) => label !== 'le')) {
         // The only other labels are the runtime's own (Node.js and process metrics), and histogram buckets.
