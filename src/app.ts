@@ -25,6 +25,7 @@ import { countParked } from './models/parked.js';
 import { readPipelineBacklog } from './models/backlog.js';
 import { markRepliesDelivered } from './models/delivery-state.js';
 import { opsDashboard } from './ops-pages.js';
+import { commandTracing, publishTracing } from './telemetry/tracing.js';
 
 export interface WorkerApp {
   knex: Knex;
@@ -76,7 +77,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     const ports: PipelinePorts = {
       replies: queuedReplies,
       retries: retryScheduler(queues, { attempts: config.COMMAND_RETRY_ATTEMPTS, baseDelayMs: config.COMMAND_RETRY_BACKOFF_MS }),
-      deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, knex, logger, metrics }),
+      deadLetters: kafkaDeadLetterSink({ producer, topic: config.DLQ_TOPIC, knex, logger, metrics, tracing: publishTracing }),
       jobs: jobScheduler(queues, () => installSchedules(queues.results, config, { onlyMissing: true })),
     };
     const reconciler = new Reconciler({
@@ -87,23 +88,29 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       inboxReplyRetentionDays: config.INBOX_REPLY_RETENTION_DAYS,
     });
     // The pipeline's replies go straight to Kafka after the commit; the reply queue is the fallback (pipeline/replies.ts).
-    const pipelinePorts: PipelinePorts = {
-      ...ports,
-      replies: directReplySink({ publisher: kafkaReplyBatchPublisher(replyProducer), markDelivered: (ids) => markRepliesDelivered(knex, ids), fallback: queuedReplies, logger, onMarkFailure: () => reconciler.nudge() }),
-    };
-    const pipeline = new CommandPipeline({ knex, config, ports: pipelinePorts, logger, metrics, onHandoffFailure: () => reconciler.nudge() });
+    const directReplies = directReplySink({
+      publisher: kafkaReplyBatchPublisher(replyProducer, publishTracing),
+      markDelivered: (ids) => markRepliesDelivered(knex, ids),
+      fallback: queuedReplies,
+      logger,
+      onMarkFailure: () => reconciler.nudge(),
+    });
+    const pipelinePorts: PipelinePorts = { ...ports, replies: directReplies };
+    // Traces (README "Observability"): spans when main.ts started the SDK; otherwise trace contexts only pass through.
+    const pipeline = new CommandPipeline({ knex, config, ports: pipelinePorts, logger, metrics, onHandoffFailure: () => reconciler.nudge(), tracing: commandTracing });
 
     const relay = new OutboxRelay({
       databaseUrl: config.DATABASE_URL,
       createProducer: () => kafka.producer({ idempotent: true, maxInFlightRequests: 1 }),
       logger,
       metrics,
+      tracing: publishTracing,
     });
     relay.start();
     closers.push({ name: 'outbox relay', close: () => relay.stop() });
 
     const workers: Worker[] = [
-      startReplyWorker({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, knex, publisher: kafkaReplyPublisher(replyProducer), logger, metrics }),
+      startReplyWorker({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, knex, publisher: kafkaReplyPublisher(replyProducer, publishTracing), logger, metrics }),
       startCommandRetryWorker({
         redisUrl: config.REDIS_URL,
         prefix: config.QUEUE_PREFIX,

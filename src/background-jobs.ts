@@ -10,6 +10,7 @@ import { startTrackingConsumer } from './transport/tracking-consumer.js';
 import { installSchedules, startResultsWorker } from './jobs/results-worker.js';
 import { RESULTS_QUERY_PARTS } from './results/results-query.js';
 import { PartitionManager } from './results/tracking-store.js';
+import { publishTracing } from './telemetry/tracing.js';
 
 export interface BackgroundDeps {
   config: Config;
@@ -71,6 +72,7 @@ export async function backgroundJobs(deps: BackgroundDeps): Promise<{ workers: W
       metrics,
       isStopping,
       partitions: new PartitionManager(trackingKnex),
+      tracing: publishTracing,
     });
   } catch (error) {
     await resultsWorker.close().catch(() => {});

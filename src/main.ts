@@ -1,6 +1,6 @@
 import { loadConfigOrExit } from './cli/common.js';
 import { createLogger } from './logger.js';
-import { startWorkerApp } from './app.js';
+import { startTracing } from './telemetry/start.js';
 
 // `npm run worker`: the worker alone, against the configured Kafka, Postgres and Redis.
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -14,6 +14,12 @@ Health: GET http://HTTP_HOST:HTTP_PORT/healthz, /readyz, /metrics. Stops gracefu
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL);
+
+// Tracing first: its instrumentations patch pg, ioredis and kafkajs as they load, so app.ts (which loads them) is
+// imported only after it. Off unless the OTEL_* variables ask for an exporter.
+const tracing = await startTracing();
+logger.info(tracing.settings.enabled ? { tracing: 'on', exporter: tracing.settings.exporter } : { tracing: 'off', reason: tracing.settings.reason }, 'tracing');
+const { startWorkerApp } = await import('./app.js');
 
 let app: Awaited<ReturnType<typeof startWorkerApp>>;
 try {
@@ -38,6 +44,7 @@ async function shutdown(signal: string): Promise<void> {
   }, config.SHUTDOWN_TIMEOUT_MS);
   deadline.unref();
   await app.stop();
+  await tracing.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'could not flush the last spans'));
   logger.info('stopped cleanly');
   process.exit(0);
 }

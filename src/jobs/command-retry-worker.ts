@@ -4,6 +4,7 @@ import { runHeldCommand, type HeldRunnerDeps } from '../pipeline/held-commands.j
 import { cappedExponentialBackoff } from '../domain/retry.js';
 import { commandRetryJobSchema } from '../contracts/jobs.js';
 import { QUEUE_NAMES, createRedis, type CommandRetryJob } from './queues.js';
+import { queueTelemetry } from './queue-telemetry.js';
 
 /**
  * Runs held commands (src/pipeline/held-commands.ts). A failed attempt is thrown so BullMQ backs off; a command
@@ -28,6 +29,7 @@ export function startCommandRetryWorker(options: { redisUrl: string; prefix: str
     },
     {
       connection: createRedis(options.redisUrl, 'worker') as ConnectionOptions,
+      ...queueTelemetry(),
       prefix: options.prefix,
       concurrency: 4,
       settings: { backoffStrategy: (attemptsMade: number) => cappedExponentialBackoff(attemptsMade, options.baseDelayMs, 5 * 60_000) },

@@ -4,6 +4,7 @@ import type { JobDraft } from '../handlers/types.js';
 import type { CommandRetryJob } from '../contracts/jobs.js';
 import type { HeldCommandRef, ReplyDelivery } from '../models/delivery-state.js';
 import type { JobScheduler, ReplySink, RetryScheduler } from '../pipeline/ports.js';
+import { queueTelemetry } from './queue-telemetry.js';
 
 // The BullMQ queues of the worker and the pipeline ports they implement. Job ids name what a job is about
 // (a reply's command and delivery, a held command, an experiment), never a Kafka offset, so the reconciler can
@@ -63,7 +64,7 @@ export interface Queues {
 
 export function createQueues(redisUrl: string, prefix: string): Queues {
   const connection = createRedis(redisUrl, 'queue');
-  const opts = { connection: connection as ConnectionOptions, prefix };
+  const opts = { connection: connection as ConnectionOptions, prefix, ...queueTelemetry() };
   const replies = new Queue<ReplyDelivery>(QUEUE_NAMES.replies, opts);
   const commandRetries = new Queue<CommandRetryJob>(QUEUE_NAMES.commandRetries, opts);
   const results = new Queue(QUEUE_NAMES.results, opts);

@@ -8,6 +8,7 @@ import { ReplyNotPublished, deliverReply, parkReply } from '../pipeline/replies.
 import { cappedExponentialBackoff, isTransientError } from '../domain/retry.js';
 import { replyJobSchema } from '../contracts/jobs.js';
 import { QUEUE_NAMES, createRedis } from './queues.js';
+import { queueTelemetry } from './queue-telemetry.js';
 
 const backoff = (attempt: number) => cappedExponentialBackoff(attempt, 250, 30_000);
 
@@ -61,6 +62,7 @@ export function startReplyWorker(options: { redisUrl: string; prefix: string; kn
     },
     {
       connection: createRedis(options.redisUrl, 'worker') as ConnectionOptions,
+      ...queueTelemetry(),
       prefix: options.prefix,
       concurrency: 64,
       // Replies take milliseconds: a short lock lets another worker take over the replies of a killed one

@@ -8,6 +8,7 @@ import { enqueueScheduledComputes, type EnqueueComputes } from '../results/sched
 import { runTrackingMaintenance } from '../results/tracking-maintenance.js';
 import { PartitionManager } from '../results/tracking-store.js';
 import { QUEUE_NAMES, createRedis } from './queues.js';
+import { queueTelemetry } from './queue-telemetry.js';
 import type { Metrics, ResultsOutcome } from '../metrics.js';
 
 // The results queue's worker: `compute` (one experiment's results), `schedule` (queue a compute for every running
@@ -89,6 +90,7 @@ export function startResultsWorker(options: ResultsWorkerOptions): Worker {
     },
     {
       connection: createRedis(options.redisUrl, 'worker') as ConnectionOptions,
+      ...queueTelemetry(),
       prefix: options.prefix,
       concurrency: options.concurrency ?? 2,
       // The 1M-identity query runs for seconds: keep the lock well ahead of it.

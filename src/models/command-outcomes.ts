@@ -48,6 +48,8 @@ export interface CommandRecord {
   replyTopic: string;
   /** True when the delivery points at the reply stored in the inbox (this record's or an earlier one's). */
   replyStored: boolean;
+  /** The trace its reply is published in (W3C traceparent), kept with the delivery; its outbox rows carry it too. */
+  traceparent?: string | undefined;
 }
 
 const recordStatement = {
@@ -73,9 +75,10 @@ const recordStatement = {
        select command_id, type, environment_key, status, reply, reply_to, fingerprint
        from jsonb_to_recordset(?::jsonb) as x(command_id uuid, type text, environment_key text, status int, reply jsonb, reply_to text, fingerprint text)
      )
-     insert into reply_deliveries (command_id, topic, reply)
-     select command_id, topic, reply
-     from rows from (jsonb_to_recordset(?::jsonb) as (command_id uuid, topic text, reply jsonb)) with ordinality as x(command_id, topic, reply, ord)
+     insert into reply_deliveries (command_id, topic, reply, traceparent)
+     select command_id, topic, reply, traceparent
+     from rows from (jsonb_to_recordset(?::jsonb) as (command_id uuid, topic text, reply jsonb, traceparent text))
+       with ordinality as x(command_id, topic, reply, traceparent, ord)
      order by ord
      returning id`,
 };
@@ -90,19 +93,19 @@ export async function writeCommandRecords(db: Db, records: readonly CommandRecor
   const audit: AuditRow[] = [];
   const outbox: OutboxRow[] = [];
   const inbox: InboxRow[] = [];
-  const deliveries: Array<{ command_id: string; topic: string; reply: Reply | null }> = [];
+  const deliveries: Array<{ command_id: string; topic: string; reply: Reply | null; traceparent: string | null }> = [];
   for (const r of records) {
     audit.push(...r.audit);
     outbox.push(...r.outbox);
     if (r.inbox) inbox.push(r.inbox);
-    deliveries.push({ command_id: r.commandId, topic: r.replyTopic, reply: r.replyStored ? null : r.reply });
+    deliveries.push({ command_id: r.commandId, topic: r.replyTopic, reply: r.replyStored ? null : r.reply, traceparent: r.traceparent ?? null });
   }
   const { rows } = await db
     .raw<{ rows: { id: number }[] }>(recordStatement.text, [JSON.stringify(audit), JSON.stringify(outbox), JSON.stringify(inbox), JSON.stringify(deliveries)])
     .options({ name: recordStatement.name });
   // INSERT … SELECT … ORDER BY assigns serial ids in that order, and RETURNING reports them as inserted.
   const ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
-  return records.map((r, i) => ({ id: ids[i]!, commandId: r.commandId, topic: r.replyTopic, reply: r.reply }));
+  return records.map((r, i) => ({ id: ids[i]!, commandId: r.commandId, topic: r.replyTopic, reply: r.reply, ...(r.traceparent ? { traceparent: r.traceparent } : {}) }));
 }
 
 /** An inbox row as a later duplicate of its id needs it. */

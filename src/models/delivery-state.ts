@@ -15,6 +15,8 @@ export interface ReplyDelivery {
   reply: Reply;
   /** How often an operator has sent it again after it was parked (part of its job id); absent means 0. */
   generation?: number;
+  /** The trace the reply is published in (W3C traceparent of its command), when there is one. */
+  traceparent?: string;
 }
 
 /** A reply to record; `reply: null` means the inbox's stored reply of `commandId`. */
@@ -24,23 +26,25 @@ export interface ReplyDeliveryDraft {
   reply: Reply;
   /** True when the reply is the one stored in processed_commands (not stored twice). */
   stored: boolean;
+  traceparent?: string | undefined;
 }
 
 /** Records replies to send, in one statement; returns them with their ids, in the order given. */
 export async function insertReplyDeliveries(db: Db, drafts: ReplyDeliveryDraft[]): Promise<ReplyDelivery[]> {
   if (!drafts.length) return [];
-  const rows = drafts.map((d) => ({ command_id: d.commandId, topic: d.topic, reply: d.stored ? null : d.reply }));
+  const rows = drafts.map((d) => ({ command_id: d.commandId, topic: d.topic, reply: d.stored ? null : d.reply, traceparent: d.traceparent ?? null }));
   const { rows: ids } = await db.raw<{ rows: { id: number }[] }>(
-    `insert into reply_deliveries (command_id, topic, reply)
-     select command_id, topic, reply
-     from rows from (jsonb_to_recordset(?::jsonb) as (command_id uuid, topic text, reply jsonb)) with ordinality as x(command_id, topic, reply, ord)
+    `insert into reply_deliveries (command_id, topic, reply, traceparent)
+     select command_id, topic, reply, traceparent
+     from rows from (jsonb_to_recordset(?::jsonb) as (command_id uuid, topic text, reply jsonb, traceparent text))
+       with ordinality as x(command_id, topic, reply, traceparent, ord)
      order by ord
      returning id`,
     [JSON.stringify(rows)],
   );
   // INSERT … SELECT … ORDER BY assigns serial ids in that order, and RETURNING reports them as inserted.
   const sorted = ids.map((r) => Number(r.id)).sort((a, b) => a - b);
-  return drafts.map((d, i) => ({ id: sorted[i]!, commandId: d.commandId, topic: d.topic, reply: d.reply }));
+  return drafts.map((d, i) => ({ id: sorted[i]!, commandId: d.commandId, topic: d.topic, reply: d.reply, ...(d.traceparent ? { traceparent: d.traceparent } : {}) }));
 }
 
 /** One statement for any number of ids (a named statement: it runs once per stretch on the direct reply path). */
@@ -55,8 +59,8 @@ export async function parkReplyDelivery(db: Db, id: number, error: string): Prom
 
 /** Undelivered, unparked replies recorded more than `minAgeMs` ago, oldest first. */
 export async function pendingReplyDeliveries(db: Db, minAgeMs: number, limit: number): Promise<ReplyDelivery[]> {
-  const { rows } = await db.raw<{ rows: { id: number; command_id: string; topic: string; reply: Reply; generation: number }[] }>(
-    `select d.id, d.command_id, d.topic, coalesce(d.reply, c.reply) as reply, d.generation
+  const { rows } = await db.raw<{ rows: DeliveryRow[] }>(
+    `select d.id, d.command_id, d.topic, coalesce(d.reply, c.reply) as reply, d.generation, d.traceparent
      from reply_deliveries d
      left join processed_commands c on c.command_id = d.command_id
      where d.delivered_at is null and d.parked_at is null
@@ -75,8 +79,8 @@ export async function pendingReplyDeliveries(db: Db, minAgeMs: number, limit: nu
  * delivered or parked (a job run twice, or queued again by the reconciler meanwhile, sends nothing more).
  */
 export async function undeliveredReply(db: Db, id: number, commandId: string): Promise<ReplyDelivery | undefined> {
-  const { rows } = await db.raw<{ rows: { id: number; command_id: string; topic: string; reply: Reply; generation: number }[] }>(
-    `select d.id, d.command_id, d.topic, coalesce(d.reply, c.reply) as reply, d.generation
+  const { rows } = await db.raw<{ rows: DeliveryRow[] }>(
+    `select d.id, d.command_id, d.topic, coalesce(d.reply, c.reply) as reply, d.generation, d.traceparent
      from reply_deliveries d
      left join processed_commands c on c.command_id = d.command_id
      where d.id = ? and d.command_id = ? and d.delivered_at is null and d.parked_at is null and coalesce(d.reply, c.reply) is not null`,
@@ -85,12 +89,14 @@ export async function undeliveredReply(db: Db, id: number, commandId: string): P
   return rows[0] ? toReplyDelivery(rows[0]) : undefined;
 }
 
-const toReplyDelivery = (r: { id: number; command_id: string; topic: string; reply: Reply; generation: number }): ReplyDelivery => ({
+type DeliveryRow = { id: number; command_id: string; topic: string; reply: Reply; generation: number; traceparent?: string | null };
+const toReplyDelivery = (r: DeliveryRow): ReplyDelivery => ({
   id: Number(r.id),
   commandId: r.command_id,
   topic: r.topic,
   reply: r.reply,
   ...(r.generation ? { generation: r.generation } : {}),
+  ...(r.traceparent ? { traceparent: r.traceparent } : {}),
 });
 
 /**
@@ -99,14 +105,14 @@ const toReplyDelivery = (r: { id: number; command_id: string; topic: string; rep
  * those whose stored reply is gone, stay as they are.
  */
 export async function unparkReplyDeliveries(db: Db, ids: number[] | 'all'): Promise<ReplyDelivery[]> {
-  const { rows } = await db.raw<{ rows: { id: number; command_id: string; topic: string; reply: Reply; generation: number }[] }>(
+  const { rows } = await db.raw<{ rows: DeliveryRow[] }>(
     `with unparked as (
        update reply_deliveries d set parked_at = null, last_error = null, generation = generation + 1
        where d.parked_at is not null and d.discarded_at is null and d.delivered_at is null
          and (?::boolean or d.id = any(?::bigint[]))
          and (d.reply is not null or exists (select 1 from processed_commands c where c.command_id = d.command_id and c.reply is not null))
-       returning d.id, d.command_id, d.topic, d.reply, d.generation)
-     select u.id, u.command_id, u.topic, coalesce(u.reply, c.reply) as reply, u.generation
+       returning d.id, d.command_id, d.topic, d.reply, d.generation, d.traceparent)
+     select u.id, u.command_id, u.topic, coalesce(u.reply, c.reply) as reply, u.generation, u.traceparent
      from unparked u left join processed_commands c on c.command_id = u.command_id
      order by u.id`,
     [ids === 'all', ids === 'all' ? [] : ids],

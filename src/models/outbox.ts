@@ -10,17 +10,24 @@ export function domainEvent(fields: Omit<DomainEvent, 'id'>): DomainEvent {
   return { id: randomUUID(), ...fields };
 }
 
-/** A row of the outbox table, columns as named in the migration. */
+/**
+ * A row of the outbox table, columns as named in the migration. `headers` are the Kafka headers the relay sends;
+ * `traceparent` is the trace of the command that emitted the event (the relay publishes under it).
+ */
 export interface OutboxRow {
   topic: string;
   message_key: string | null;
   payload: DomainEvent;
-  headers: { 'event-type': string };
+  headers: { 'event-type': string; traceparent?: string };
 }
 
-/** The outbox row publishing `event` on `eventsTopic`, keyed by `key` (default: the event's environment). */
-export function outboxRow(eventsTopic: string, event: DomainEvent, key: string | null = event.environment): OutboxRow {
-  return { topic: eventsTopic, message_key: key, payload: event, headers: { 'event-type': event.type } };
+/**
+ * The outbox row publishing `event` on `eventsTopic`, keyed by `key` (default: the event's environment), in the
+ * trace `traceparent` when given.
+ */
+export function outboxRow(eventsTopic: string, event: DomainEvent, key: string | null = event.environment, traceparent?: string): OutboxRow {
+  const headers = { 'event-type': event.type, ...(traceparent !== undefined ? { traceparent } : {}) };
+  return { topic: eventsTopic, message_key: key, payload: event, headers };
 }
 
 /**

@@ -5,7 +5,9 @@ import { CommandRejection, type CommandHandler, type EnvironmentScope, type JobD
 import { isTransientError } from '../domain/retry.js';
 import { writeCommandRecords, type AnsweredCommand, type CommandRecord, type StretchState } from '../models/command-outcomes.js';
 import { holdCommand, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
+import type { TraceContext } from '../contracts/trace-context.js';
 import { buildReply, commandRecord, duplicateReply, isInboxConflict, rejectionEvent, runHandler, type Authorise, type ExecuteDeps } from './execute-command.js';
+import { untracedCommands, type CommandTracing } from './ports.js';
 
 // Group commit: the ready commands of a stretch (of several keys) applied in ONE transaction, in stretch order,
 // each in a savepoint of its own, their rows written together at the end.
@@ -25,7 +27,10 @@ import { buildReply, commandRecord, duplicateReply, isInboxConflict, rejectionEv
 //   failure of the group as a whole (that, or a transient error: serialization, deadlock, lock or statement
 //   timeout, connection loss) rolls the group back whole, and the caller runs its commands one at a time under
 //   the single-command rules (in-place retry, then hold; inbox conflict → stored reply), so per-key order and
-//   the hold rule are those of a single command.
+//   the hold rule are those of a single command;
+// - each command that runs has its own span (ports.ts CommandTracing), child of its message's traceparent, around
+//   its savepoint and handler; its record carries that span's traceparent to its outbox headers and its reply
+//   delivery. The record statement and the COMMIT are the group's, in no command's span.
 
 /** One ready command of a group: what travels from its message to its rows. */
 export interface GroupCommand {
@@ -35,6 +40,8 @@ export interface GroupCommand {
   fingerprint: string;
   /** The message as it is held, should it need to be. */
   stored: StoredCommandMessage;
+  /** The message's trace context (its traceparent header), when it has one. */
+  trace?: TraceContext | undefined;
 }
 
 export interface GroupDeps extends ExecuteDeps {
@@ -45,6 +52,8 @@ export interface GroupDeps extends ExecuteDeps {
    */
   lockTimeoutMs: number;
   logger: Logger;
+  /** A span per command that runs; without it, trace contexts are only passed on. */
+  tracing?: CommandTracing;
 }
 
 export interface GroupResult {
@@ -54,6 +63,9 @@ export interface GroupResult {
   /** Each command's answer status (undefined: held), in the order of the group's commands. */
   statuses: Array<number | undefined>;
 }
+
+/** What one command that ran in the group leaves: its record and jobs, or its hold (a handler failing for good). */
+type CommandStep = { record: CommandRecord; jobs: JobDraft[] } | { held: HeldCommandRef };
 
 /** Thrown when the group cannot be settled as a group; its transaction is rolled back whole. */
 export class GroupAbandoned extends Error {}
@@ -70,6 +82,7 @@ export async function applyGroup(
   state: StretchState,
 ): Promise<GroupResult> {
   const now = deps.now?.() ?? new Date();
+  const tracing = deps.tracing ?? untracedCommands;
   const heldKeys = new Set(state.heldKeys);
   const result = await deps.knex.transaction(async (trx) => {
     const records: CommandRecord[] = [...early];
@@ -95,7 +108,7 @@ export async function applyGroup(
       const earlier = state.answered.get(envelope.id) ?? answeredHere.get(envelope.id);
       if (earlier) {
         const { reply, stored } = duplicateReply(earlier, envelope, fingerprint);
-        records.push({ commandId: envelope.id, audit: [], outbox: [], inbox: null, reply, replyTopic, replyStored: stored });
+        records.push({ commandId: envelope.id, audit: [], outbox: [], inbox: null, reply, replyTopic, replyStored: stored, traceparent: command.trace?.traceparent });
         statuses.push(reply.status);
         continue;
       }
@@ -108,32 +121,42 @@ export async function applyGroup(
         statuses.push(undefined);
         continue;
       }
-      await bounded(inSavepoint ? 'release savepoint cmd; savepoint cmd' : 'savepoint cmd');
-      inSavepoint = true;
-      let record: CommandRecord;
-      try {
-        const outcome = await runHandler(trx, deps, envelope, command.handler, now, authorise);
-        record = commandRecord(deps.config.EVENTS_TOPIC, envelope, outcome.reply, { replyTopic, fingerprint }, outcome.events, outcome.audit);
-        jobs.push(...outcome.jobs);
-      } catch (error) {
-        if (isTransientError(error) || isInboxConflict(error)) throw error;
-        await trx.raw('rollback to savepoint cmd');
-        if (error instanceof CommandRejection) {
-          const reply = buildReply(envelope, error.status, error.body, now);
-          record = commandRecord(deps.config.EVENTS_TOPIC, envelope, reply, { replyTopic, fingerprint }, [rejectionEvent(error)], []);
-        } else {
-          // A bug, not a rejection: held at once (its key waits behind it), as a single command would be.
-          const ref = await holdCommand(trx, command.stored, String((error as Error)?.message ?? error).slice(0, 1000));
-          if (!ref) throw new GroupAbandoned(`${envelope.id} was answered meanwhile`);
-          deps.logger.warn({ commandId: envelope.id, type: envelope.type, err: error }, 'command failed; held in Postgres for the retry queue, its key waits behind it');
-          held.push(ref);
-          heldKeys.add(command.key);
-          statuses.push(undefined);
-          continue;
-        }
-      } finally {
-        if (command.handler.scope === 'platform') scopes.clear();
+      const traced = { id: envelope.id, type: envelope.type, key: command.key, environment: envelope.environment, trace: command.trace };
+      const step = await tracing.command(
+        traced,
+        async (traceparent): Promise<CommandStep> => {
+          await bounded(inSavepoint ? 'release savepoint cmd; savepoint cmd' : 'savepoint cmd');
+          inSavepoint = true;
+          const options = { replyTopic, fingerprint, traceparent };
+          try {
+            const outcome = await runHandler(trx, deps, envelope, command.handler, now, authorise);
+            return { record: commandRecord(deps.config.EVENTS_TOPIC, envelope, outcome.reply, options, outcome.events, outcome.audit), jobs: outcome.jobs };
+          } catch (error) {
+            if (isTransientError(error) || isInboxConflict(error)) throw error;
+            await trx.raw('rollback to savepoint cmd');
+            if (error instanceof CommandRejection) {
+              const reply = buildReply(envelope, error.status, error.body, now);
+              return { record: commandRecord(deps.config.EVENTS_TOPIC, envelope, reply, options, [rejectionEvent(error)], []), jobs: [] };
+            }
+            // A bug, not a rejection: held at once (its key waits behind it), as a single command would be.
+            const ref = await holdCommand(trx, command.stored, String((error as Error)?.message ?? error).slice(0, 1000));
+            if (!ref) throw new GroupAbandoned(`${envelope.id} was answered meanwhile`);
+            deps.logger.warn({ commandId: envelope.id, type: envelope.type, err: error }, 'command failed; held in Postgres for the retry queue, its key waits behind it');
+            return { held: ref };
+          } finally {
+            if (command.handler.scope === 'platform') scopes.clear();
+          }
+        },
+        (step) => ('record' in step ? step.record.reply.status : undefined),
+      );
+      if ('held' in step) {
+        held.push(step.held);
+        heldKeys.add(command.key);
+        statuses.push(undefined);
+        continue;
       }
+      const { record } = step;
+      jobs.push(...step.jobs);
       records.push(record);
       answeredHere.set(envelope.id, { commandId: envelope.id, type: envelope.type, status: record.reply.status, reply: record.reply, fingerprint, processedAt: now });
       statuses.push(record.reply.status);

@@ -12,7 +12,7 @@ import { applyGroup, GroupAbandoned, type GroupCommand, type GroupResult } from 
 import { stretchState, type CommandRecord, type StretchState } from '../models/command-outcomes.js';
 import { commandReadPolicy, readCommand, type CommandReadPolicy, type ReadOutcome } from './read-command.js';
 import { pauseWithHeartbeat, retryInPlace, type BatchControl } from './retry-in-place.js';
-import type { DeadLetter, PipelinePorts } from './ports.js';
+import { untracedCommands, type CommandTracing, type DeadLetter, type PipelinePorts } from './ports.js';
 
 /** One commands-topic message as the transport hands it over. */
 export interface InboundMessage {
@@ -64,6 +64,8 @@ export interface CommandPipelineDeps {
   handlers?: ReadonlyMap<string, CommandHandler>;
   /** Called when handing work to the queues failed: Postgres has it, the reconciler should look soon. */
   onHandoffFailure?: () => void;
+  /** A span per executed command (src/telemetry); without it, trace contexts are only passed on. */
+  tracing?: CommandTracing;
 }
 
 /** What a stretch (or a held command) leaves for the queues once its outcomes are in Postgres. */
@@ -97,8 +99,10 @@ export class CommandPipeline {
   readonly handlers: ReadonlyMap<string, CommandHandler>;
   /** How messages are read, here and when a held command is read again. */
   readonly readPolicy: CommandReadPolicy;
+  readonly tracing: CommandTracing;
   constructor(private readonly deps: CommandPipelineDeps) {
     this.handlers = deps.handlers ?? defaultHandlers;
+    this.tracing = deps.tracing ?? untracedCommands;
     this.readPolicy = commandReadPolicy(deps.config, this.handlers);
   }
 
@@ -149,19 +153,21 @@ export class CommandPipeline {
       if (r.outcome.kind === 'reject') {
         const { address, status, body } = r.outcome;
         const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, status, body);
-        early.push({ commandId: address.commandId, audit: [], outbox: [], inbox: null, reply, replyTopic: address.replyTo ?? config.REPLIES_TOPIC, replyStored: false });
+        const traceparent = r.outcome.trace?.traceparent;
+        early.push({ commandId: address.commandId, audit: [], outbox: [], inbox: null, reply, replyTopic: address.replyTo ?? config.REPLIES_TOPIC, replyStored: false, traceparent });
         rejected.push({ type: address.type, status, started: r.started });
         logger.info({ commandId: address.commandId, status, body }, 'command rejected before execution');
       } else if (r.outcome.kind === 'command') {
-        const { envelope, handler, fingerprint } = r.outcome;
-        commands.push({ key: r.key, envelope, handler, fingerprint, stored: storedMessage(r.message, envelope), started: r.started });
+        const { envelope, handler, fingerprint, trace } = r.outcome;
+        commands.push({ key: r.key, envelope, handler, fingerprint, stored: storedMessage(r.message, envelope), trace, started: r.started });
       }
     }
     if (!commands.length && !early.length) return true;
     let result: GroupResult;
     try {
       const lockTimeoutMs = Math.min(config.COMMAND_GROUP_LOCK_TIMEOUT_MS, config.COMMAND_LOCK_TIMEOUT_MS);
-      result = await applyGroup({ knex: this.deps.knex, config, logger, lockTimeoutMs, replyTopicOf: (e) => e.replyTo ?? config.REPLIES_TOPIC }, commands, early, state);
+      const deps = { knex: this.deps.knex, config, logger, lockTimeoutMs, replyTopicOf: (e: { replyTo?: string | undefined }) => e.replyTo ?? config.REPLIES_TOPIC, tracing: this.tracing };
+      result = await applyGroup(deps, commands, early, state);
     } catch (error) {
       // Expected now and then: a race on an id, a command waiting on a lock (the group's short lock_timeout).
       const routine = isInboxConflict(error) || error instanceof GroupAbandoned || (error as { code?: string })?.code === '55P03';
@@ -219,7 +225,8 @@ export class CommandPipeline {
         const { address } = outcome;
         const reply = buildReply({ id: address.commandId, type: address.type, correlationId: address.correlationId }, outcome.status, outcome.body);
         const topic = address.replyTo ?? config.REPLIES_TOPIC;
-        const [delivery] = await durably('record a rejection reply', () => insertReplyDeliveries(this.deps.knex, [{ commandId: address.commandId, topic, reply, stored: false }]));
+        const draft = { commandId: address.commandId, topic, reply, stored: false, traceparent: outcome.trace?.traceparent };
+        const [delivery] = await durably('record a rejection reply', () => insertReplyDeliveries(this.deps.knex, [draft]));
         handoff.deliveries.push(delivery!);
         logger.info({ commandId: address.commandId, status: outcome.status, body: outcome.body }, 'command rejected before execution');
         this.observe(address.type, outcome.status, started);
@@ -230,10 +237,15 @@ export class CommandPipeline {
         const ref = await durably('hold a command behind its key', () => holdCommand(this.deps.knex, storedMessage(message, envelope), 'waiting behind an earlier command of its key'));
         if (ref) handoff.held.push(ref);
         // Already answered: a duplicate applies nothing, so it need not wait; it gets the stored reply.
-        else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope, fingerprint))).delivery);
+        else handoff.deliveries.push((await durably('answer a duplicate', () => this.answerDuplicate(envelope, fingerprint, outcome.trace?.traceparent))).delivery);
         continue;
       }
-      const result = await this.executeInPlace(message, outcome, control);
+      const traced = { id: envelope.id, type: envelope.type, key, environment: envelope.environment, trace: outcome.trace };
+      const result = await this.tracing.command(
+        traced,
+        (traceparent) => this.executeInPlace(message, outcome, control, traceparent),
+        (r) => (r.kind === 'executed' ? r.execution.reply.status : undefined),
+      );
       if (result.kind === 'held') {
         heldKeys.add(key);
         handoff.held.push(result.ref);
@@ -251,9 +263,10 @@ export class CommandPipeline {
     message: InboundMessage,
     { envelope, handler, fingerprint }: Extract<ReadOutcome, { kind: 'command' }>,
     control: BatchControl,
+    traceparent: string | undefined,
   ): Promise<{ kind: 'executed'; execution: ExecutionResult } | { kind: 'held'; ref: HeldCommandRef }> {
     const { config, logger, metrics } = this.deps;
-    const options = { replyTopic: envelope.replyTo ?? config.REPLIES_TOPIC, fingerprint };
+    const options = { replyTopic: envelope.replyTo ?? config.REPLIES_TOPIC, fingerprint, traceparent };
     const since = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -269,7 +282,7 @@ export class CommandPipeline {
               return { kind: 'held', ref };
             }
             // Answered before (a redelivery): the stored reply, without running the handler again.
-            return { kind: 'executed', execution: await this.answerDuplicate(envelope, fingerprint) };
+            return { kind: 'executed', execution: await this.answerDuplicate(envelope, fingerprint, traceparent) };
           } catch (holdError) {
             logger.warn({ commandId: envelope.id, err: holdError }, 'could not hold the command either (Postgres down?); retrying in place');
           }
@@ -281,8 +294,8 @@ export class CommandPipeline {
     }
   }
 
-  private answerDuplicate(envelope: CommandEnvelope, fingerprint: string): Promise<ExecutionResult> {
-    return duplicateOf(this.deps.knex, envelope, { replyTopic: envelope.replyTo ?? this.deps.config.REPLIES_TOPIC, fingerprint });
+  private answerDuplicate(envelope: CommandEnvelope, fingerprint: string, traceparent: string | undefined): Promise<ExecutionResult> {
+    return duplicateOf(this.deps.knex, envelope, { replyTopic: envelope.replyTo ?? this.deps.config.REPLIES_TOPIC, fingerprint, traceparent });
   }
 
   private observe(type: string, status: number, started: bigint): void {

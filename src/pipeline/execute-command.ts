@@ -37,6 +37,8 @@ export interface ExecuteOptions {
    * duplicate), before the inbox row is written: a held command leaves its queue, a replayed one clears its 500.
    */
   settle?: (trx: Knex.Transaction) => Promise<void>;
+  /** The trace the command's reply and events are published in (W3C traceparent), kept with them. */
+  traceparent?: string | undefined;
 }
 
 /**
@@ -147,7 +149,7 @@ export async function duplicateOf(knex: Knex, envelope: CommandEnvelope, options
     if (!row) throw new Error(`inbox conflict on ${envelope.id} but no inbox row`);
     await options.settle?.(trx);
     const { reply, stored } = duplicateReply(row, envelope, options.fingerprint);
-    const [delivery] = await insertReplyDeliveries(trx, [{ commandId: envelope.id, topic: options.replyTopic, reply, stored }]);
+    const [delivery] = await insertReplyDeliveries(trx, [{ commandId: envelope.id, topic: options.replyTopic, reply, stored, traceparent: options.traceparent }]);
     return { reply, duplicate: true, jobs: [], delivery: delivery! };
   });
 }
@@ -174,13 +176,13 @@ export function isInboxConflict(error: unknown): boolean {
 /**
  * The record of a command that ran (applied, rejected, or answered 500): its audit rows, its events as outbox rows
  * (models/outbox.ts), its inbox row with the reply and fingerprint, and its reply's delivery, which points at the
- * inbox's copy of the reply.
+ * inbox's copy of the reply; its events and reply in the trace `traceparent` (the command span's) when given.
  */
 export function commandRecord(
   eventsTopic: string,
   envelope: CommandEnvelope,
   reply: Reply,
-  { replyTopic, fingerprint }: Pick<ExecuteOptions, 'replyTopic' | 'fingerprint'>,
+  { replyTopic, fingerprint, traceparent }: Pick<ExecuteOptions, 'replyTopic' | 'fingerprint' | 'traceparent'>,
   events: readonly EventDraft[],
   audit: readonly AuditDraft[],
 ): CommandRecord {
@@ -201,12 +203,13 @@ export function commandRecord(
     outbox: events.map((draft) => {
       const environment = draft.environment === undefined ? environmentKey : draft.environment;
       const event = domainEvent({ type: draft.type, environment, occurredAt: reply.processedAt, commandId: envelope.id, actor: envelope.actor, data: draft.data });
-      return outboxRow(eventsTopic, event, draft.key ?? environment);
+      return outboxRow(eventsTopic, event, draft.key ?? environment, traceparent);
     }),
     inbox: { command_id: envelope.id, type: envelope.type, environment_key: environmentKey, status: reply.status, reply, reply_to: envelope.replyTo ?? null, fingerprint },
     reply,
     replyTopic,
     replyStored: true,
+    traceparent,
   };
 }
 

@@ -62,9 +62,15 @@ export async function runHeldCommand(deps: HeldRunnerDeps, ref: Pick<HeldCommand
     return { kind: 'settled', status: settled.status };
   }
   const { envelope, handler, fingerprint } = read;
-  const options: ExecuteOptions = { replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC, fingerprint, settle: release };
+  const options: ExecuteOptions = { replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC, fingerprint, settle: release, traceparent: read.trace?.traceparent };
   try {
-    const execution = await executeCommand({ knex, config: deps.config }, envelope, handler, options);
+    // Each attempt is a span of the command's trace, as the first one was (command-pipeline.ts).
+    const traced = { id: envelope.id, type: envelope.type, key: held.messageKey, environment: envelope.environment, trace: read.trace };
+    const execution = await pipeline.tracing.command(
+      traced,
+      (traceparent) => executeCommand({ knex, config: deps.config }, envelope, handler, { ...options, traceparent }),
+      (e) => e.reply.status,
+    );
     await handOffWithNext(deps, held.messageKey, handoffOf(execution));
     deps.logger.info({ commandId: envelope.id, attempt: held.attempts + 1, status: execution.reply.status }, 'held command settled');
     deps.metrics.commands.inc({ type: envelope.type, status: String(execution.reply.status) });
@@ -96,6 +102,7 @@ async function replayFailed(deps: HeldRunnerDeps, failed: StoredCommandMessage):
     replyTopic: envelope.replyTo ?? deps.config.REPLIES_TOPIC,
     fingerprint,
     settle: clear,
+    traceparent: read.trace?.traceparent,
   });
   await deps.pipeline.handOff(handoffOf(execution));
   deps.logger.info({ commandId: envelope.id, status: execution.reply.status }, 'failed command replayed');
@@ -123,7 +130,7 @@ async function answerUnreadable(
   const topic = (outcome.kind === 'reject' ? outcome.address.replyTo : undefined) ?? deps.config.REPLIES_TOPIC;
   const deliveries = await deps.knex.transaction(async (trx) => {
     await settle(trx);
-    return insertReplyDeliveries(trx, [{ commandId: message.commandId, topic, reply, stored: false }]);
+    return insertReplyDeliveries(trx, [{ commandId: message.commandId, topic, reply, stored: false, traceparent: outcome.kind === 'reject' ? outcome.trace?.traceparent : undefined }]);
   });
   deps.logger.warn({ commandId: message.commandId, status, body }, 'stored command no longer reads as a command; answered with the rejection');
   return { status, handoff: { deliveries, jobs: [], held: [] } };

@@ -1,5 +1,6 @@
 import type { JobDraft } from '../handlers/types.js';
 import type { HeldCommandRef, ReplyDelivery } from '../models/delivery-state.js';
+import type { TraceContext } from '../contracts/trace-context.js';
 
 // The pipeline's ports: all it needs from the outside, implemented by the adapters in jobs/ (BullMQ) and
 // transport/ (Kafka) and wired in app.ts. Every call is idempotent: the reconciler calls them again with what
@@ -56,3 +57,25 @@ export interface PipelinePorts {
   deadLetters: DeadLetterSink;
   jobs: JobScheduler;
 }
+
+/** A command as its trace span describes it. */
+export interface TracedCommand {
+  id: string;
+  type: string;
+  /** The Kafka message key (the command's ordering key). */
+  key: string;
+  environment?: string | undefined;
+  /** The message's trace context: the parent of the command's span. */
+  trace?: TraceContext | undefined;
+}
+
+/**
+ * Traces commands (src/telemetry). `work` runs as the command's span and gets the traceparent that its reply and
+ * events are published in: the span's, or the message's own, unchanged, when the worker traces nothing.
+ */
+export interface CommandTracing {
+  command<T>(command: TracedCommand, work: (traceparent: string | undefined) => Promise<T>, statusOf: (result: T) => number | undefined): Promise<T>;
+}
+
+/** No spans; a command's trace context is passed on to its outputs as it came. */
+export const untracedCommands: CommandTracing = { command: (command, work) => work(command.trace?.traceparent) };

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { CommandKey, Config } from '../config.js';
 import type { CommandHandler } from '../handlers/types.js';
 import { canonicalJson } from '../domain/canonical-json.js';
+import { readTraceContext, type TraceContext } from '../contracts/trace-context.js';
 import { keyMaySign, verifySignature } from './signature.js';
 
 // Turns the raw bytes of a commands-topic message into one of three outcomes, with no I/O:
@@ -22,9 +23,10 @@ export interface ReplyAddress {
   correlationId?: string | undefined;
 }
 
+/** A command or rejection carries the message's trace context (its `traceparent` header), when it has a valid one. */
 export type ReadOutcome =
-  | { kind: 'command'; envelope: CommandEnvelope; handler: CommandHandler; payload: unknown; fingerprint: string }
-  | { kind: 'reject'; address: ReplyAddress; status: 400 | 401; body: ErrorBody }
+  | { kind: 'command'; envelope: CommandEnvelope; handler: CommandHandler; payload: unknown; fingerprint: string; trace?: TraceContext }
+  | { kind: 'reject'; address: ReplyAddress; status: 400 | 401; body: ErrorBody; trace?: TraceContext }
   | { kind: 'dlq'; reason: string };
 
 /** What reading a command depends on: the signing keys, the known types and the limits of CONTRACT.md. */
@@ -69,6 +71,12 @@ export function commandFingerprint(keyId: string, envelope: Pick<CommandEnvelope
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function readCommand(message: RawCommandMessage, policy: CommandReadPolicy): ReadOutcome {
+  const outcome = readEnvelope(message, policy);
+  const trace = outcome.kind === 'dlq' ? undefined : readTraceContext(message.headers);
+  return trace && outcome.kind !== 'dlq' ? { ...outcome, trace } : outcome;
+}
+
+function readEnvelope(message: RawCommandMessage, policy: CommandReadPolicy): ReadOutcome {
   const { keys, handlers } = policy;
   const size = message.value?.length ?? 0;
   if (size > policy.maxBytes) {

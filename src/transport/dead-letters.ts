@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { parkDeadLetter, type DeadLetterCopy } from '../models/parked.js';
 import { byteCappedChunks, classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
+import { untracedPublishing, type PublishTracing } from './publish-tracing.js';
 
 // Sending copies of messages to a DLQ topic (CONTRACT.md: the original key, value and headers, plus x-dlq-reason and
 // x-original-topic/-partition/-offset), for both DLQs. The broker bounds each record batch (max.message.bytes), and
@@ -16,6 +17,8 @@ export interface DeadLetterSender {
   knex: Knex;
   logger: Logger;
   metrics: Pick<Metrics, 'parkedMessages'>;
+  /** Keeps the kafkajs instrumentation from replacing a copy's original `traceparent` with a span of its own. */
+  tracing?: PublishTracing;
 }
 
 /**
@@ -28,7 +31,8 @@ export async function sendDeadLetters(sender: DeadLetterSender, copies: DeadLett
   const parked = new Set<DeadLetterCopy>();
   const send = (chunk: DeadLetterCopy[]) => {
     const messages = chunk.map((c) => ({ key: c.key, value: c.value, headers: c.headers }));
-    return sender.producer.send({ topic: chunk[0]!.topic, acks: -1, compression: compressionFor(messages.reduce((n, m) => n + messageBytes(m), 0)), messages });
+    const request = { topic: chunk[0]!.topic, acks: -1, compression: compressionFor(messages.reduce((n, m) => n + messageBytes(m), 0)), messages };
+    return (sender.tracing ?? untracedPublishing).send(() => sender.producer.send(request));
   };
   for (const chunk of byteCappedChunks(copies, (c) => messageBytes(c))) {
     try {

@@ -9,6 +9,7 @@ import type { DeadLetterCopy } from '../models/parked.js';
 import { byteCappedChunks, classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
 import { deadLetterHeaders, sendDeadLetters } from './dead-letters.js';
 import { RenewableProducer } from './renewable-producer.js';
+import { sendTraced, untracedPublishing, type PublishTracing } from './publish-tracing.js';
 
 // The pipeline's Kafka-facing ports: publishing a reply, and dead-lettering an unreadable command.
 
@@ -24,35 +25,42 @@ export function createReplyProducer(kafka: Kafka, logger: Logger): RenewableProd
   );
 }
 
-const replyMessage = (reply: ReplyDelivery['reply']): Message => ({
+const replyMessage = ({ reply, traceparent }: Pick<ReplyDelivery, 'reply' | 'traceparent'>): Message => ({
   key: reply.commandId,
   value: JSON.stringify(reply),
-  headers: reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {},
+  headers: {
+    ...(reply.correlationId !== undefined ? { 'correlation-id': reply.correlationId } : {}),
+    // The trace of the command answered; sendTraced swaps it for the publish span's when tracing is on.
+    ...(traceparent !== undefined ? { traceparent } : {}),
+  },
 });
 
 /**
  * The pipeline's direct reply path: a group's replies in one produce request per 512 KiB (byte-capped like the
- * relay's), topics grouped. Any failure is reported for the whole call; the caller hands them to the queue.
+ * relay's), topics grouped, each reply in the trace of the command it answers (its delivery's `traceparent`).
+ * Any failure is reported for the whole call; the caller hands them to the queue.
  */
-export function kafkaReplyBatchPublisher(producer: RenewableProducer): ReplyBatchPublisher {
+export function kafkaReplyBatchPublisher(producer: RenewableProducer, tracing: PublishTracing = untracedPublishing): ReplyBatchPublisher {
   return {
     async publishAll(deliveries) {
       const outgoing = deliveries.map((d) => {
-        const message = replyMessage(d.reply);
+        const message = replyMessage(d);
         return { topic: d.topic, message, bytes: messageBytes(message) };
       });
       try {
         for (const chunk of byteCappedChunks(outgoing, (o) => o.bytes)) {
-          const byTopic = new Map<string, Message[]>();
-          for (const o of chunk) {
-            const list = byTopic.get(o.topic);
-            if (list) list.push(o.message);
-            else byTopic.set(o.topic, [o.message]);
-          }
-          await producer.sendBatch(
-            { acks: -1, compression: compressionFor(chunk.reduce((n, o) => n + o.bytes, 0)), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) },
-            { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
-          );
+          await sendTraced(tracing, chunk, (sent) => {
+            const byTopic = new Map<string, Message[]>();
+            chunk.forEach((o, i) => {
+              const list = byTopic.get(o.topic);
+              if (list) list.push(sent[i]!);
+              else byTopic.set(o.topic, [sent[i]!]);
+            });
+            return producer.sendBatch(
+              { acks: -1, compression: compressionFor(chunk.reduce((n, o) => n + o.bytes, 0)), topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) },
+              { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
+            );
+          });
         }
       } catch (error) {
         const { failure, detail } = classifySendError(error);
@@ -62,15 +70,19 @@ export function kafkaReplyBatchPublisher(producer: RenewableProducer): ReplyBatc
   };
 }
 
-export function kafkaReplyPublisher(producer: RenewableProducer): ReplyPublisher {
+/** The reply queue's publisher: one reply, in the trace of the command it answers (the delivery's `traceparent`). */
+export function kafkaReplyPublisher(producer: RenewableProducer, tracing: PublishTracing = untracedPublishing): ReplyPublisher {
   return {
-    async publish({ topic, reply }) {
-      const message = replyMessage(reply);
+    async publish(delivery) {
+      const { topic } = delivery;
+      const message = replyMessage(delivery);
       try {
-        await producer.sendBatch(
-          { acks: -1, compression: compressionFor(messageBytes(message)), topicMessages: [{ topic, messages: [message] }] },
-          // A missing topic may be one deleted since this producer sent to it, which fails its every metadata refresh.
-          { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
+        await sendTraced(tracing, [{ topic, message }], ([sent]) =>
+          producer.sendBatch(
+            { acks: -1, compression: compressionFor(messageBytes(message)), topicMessages: [{ topic, messages: [sent!] }] },
+            // A missing topic may be one deleted since this producer sent to it, which fails its every metadata refresh.
+            { renewOn: (error) => ['missing-topic', 'other'].includes(classifySendError(error).failure) },
+          ),
         );
       } catch (error) {
         const { failure, detail } = classifySendError(error);
@@ -87,7 +99,7 @@ export function kafkaReplyPublisher(producer: RenewableProducer): ReplyPublisher
  * Postgres with its bytes: durable either way, so the command's offset can be committed.
  */
 /** Unreadable commands to DLQ_TOPIC (dead-letters.ts: byte-capped sends; a copy refused for good is parked). */
-export function kafkaDeadLetterSink(options: { producer: Producer; topic: string; knex: Knex; logger: Logger; metrics: Metrics }): DeadLetterSink {
+export function kafkaDeadLetterSink(options: { producer: Producer; topic: string; knex: Knex; logger: Logger; metrics: Metrics; tracing?: PublishTracing }): DeadLetterSink {
   const { topic, logger, metrics } = options;
   return {
     async send(letters) {

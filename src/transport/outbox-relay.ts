@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.js';
 import { OUTBOX_CHANNEL } from '../pipeline/execute-command.js';
 import { MAX_REQUEST_BYTES, byteCappedChunks, classifySendError, compressionFor, messageBytes } from './kafka-limits.js';
 import { RenewableProducer } from './renewable-producer.js';
+import { sendTraced, untracedPublishing, type PublishTracing } from './publish-tracing.js';
 
 // Advisory-lock key shared by every worker instance: only the holder publishes, so events leave in outbox
 // id order, which keeps per-key order across instances. The lock lives on the relay's own connection; if
@@ -17,6 +18,8 @@ export interface OutboxRelayOptions {
   createProducer: () => Producer;
   logger: Logger;
   metrics: Metrics;
+  /** Events go out in the trace of the command that emitted them (their row's `traceparent` header). */
+  tracing?: PublishTracing;
   pollIntervalMs?: number;
   batchSize?: number;
   maxRequestBytes?: number;
@@ -177,17 +180,19 @@ export class OutboxRelay {
   }
 
   private async send(messages: Outgoing[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
-    for (const m of messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m.message]);
-    await this.producer.sendBatch(
-      {
-        acks: -1,
-        compression: compressionFor(messages.reduce((n, m) => n + m.bytes, 0)),
-        topicMessages: [...byTopic].map(([topic, topicMessages]) => ({ topic, messages: topicMessages })),
-      },
-      // Whatever failed, some partitions may have taken their records: a fresh producer id keeps sequences in step.
-      { renewOn: () => true },
-    );
+    await sendTraced(this.options.tracing ?? untracedPublishing, messages, async (sent) => {
+      const byTopic = new Map<string, Message[]>();
+      sent.forEach((message, i) => byTopic.set(messages[i]!.topic, [...(byTopic.get(messages[i]!.topic) ?? []), message]));
+      await this.producer.sendBatch(
+        {
+          acks: -1,
+          compression: compressionFor(messages.reduce((n, m) => n + m.bytes, 0)),
+          topicMessages: [...byTopic].map(([topic, topicMessages]) => ({ topic, messages: topicMessages })),
+        },
+        // Whatever failed, some partitions may have taken their records: a fresh producer id keeps sequences in step.
+        { renewOn: () => true },
+      );
+    });
   }
 
   private async markPublished(messages: Outgoing[]): Promise<void> {

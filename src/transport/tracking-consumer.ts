@@ -7,6 +7,7 @@ import { isRejection, parseTrackingMessage, type TrackingRejection } from '../co
 import { FUTURE_TOLERANCE_MS, PartitionManager, dayStart, insertTrackingBatch, oldestAccepted, type TrackingRow } from '../results/tracking-store.js';
 import { BatchStopped, retryInPlace } from '../pipeline/retry-in-place.js';
 import { deadLetterHeaders, sendDeadLetters } from './dead-letters.js';
+import type { PublishTracing } from './publish-tracing.js';
 import { stringHeaders } from './kafka.js';
 import type { DeadLetterCopy } from '../models/parked.js';
 import { waitForGroupCoordinator } from './kafka.js';
@@ -26,6 +27,8 @@ export interface TrackingConsumerOptions {
   isStopping: () => boolean;
   partitions?: PartitionManager;
   now?: () => Date;
+  /** DLQ copies keep the original headers, `traceparent` included (dead-letters.ts). */
+  tracing?: PublishTracing;
 }
 
 interface Rejected {
@@ -238,7 +241,7 @@ export class TrackingIngester {
       }),
       reason: rejection.reason,
     }));
-    await sendDeadLetters({ producer, knex, logger, metrics }, copies);
+    await sendDeadLetters({ producer, knex, logger, metrics, tracing: this.options.tracing }, copies);
   }
 
   /** Runs `work` until it succeeds (see retryInPlace); false if the partition is lost meanwhile. */

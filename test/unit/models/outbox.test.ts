@@ -22,4 +22,9 @@ describe('domainEvent / outboxRow', () => {
     expect(outboxRow('t.events', platform, '42').message_key).toBe('42');
     expect(outboxRow('t.events', platform).message_key).toBeNull();
   });
+
+  it('carries the trace of the command that emitted the event in its headers, which the relay sends', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(outboxRow('t.events', domainEvent(fields), 'env-1', traceparent).headers).toEqual({ 'event-type': 'experiment.results.computed', traceparent });
+  });
 });

@@ -73,3 +73,21 @@ describe('command fingerprint', () => {
     expect(new Set([first, ...others]).size).toBe(others.length + 1);
   });
 });
+
+describe('readCommand trace context', () => {
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const withTrace = (message: ReturnType<typeof signed>, headers: Record<string, string>) => ({ ...message, headers: { ...message.headers, ...headers } });
+
+  it('carries the traceparent and tracestate of a command and of an early rejection, not of a dead letter', () => {
+    const command = readCommand(withTrace(signed(envelope()), { traceparent, tracestate: 'v=1' }), policy);
+    expect(command).toMatchObject({ kind: 'command', trace: { traceparent, tracestate: 'v=1' } });
+    const forged = readCommand(withTrace(signed(envelope(), 'sys', 'wrong'), { traceparent }), policy);
+    expect(forged).toMatchObject({ kind: 'reject', status: 401, trace: { traceparent } });
+    expect(readCommand(withTrace(signed('not json at all'), { traceparent }), policy)).toEqual({ kind: 'dlq', reason: expect.any(String) });
+  });
+
+  it('carries none when the header is missing or invalid', () => {
+    expect(readCommand(signed(envelope()), policy)).not.toHaveProperty('trace');
+    expect(readCommand(withTrace(signed(envelope()), { traceparent: '00-xyz' }), policy)).not.toHaveProperty('trace');
+  });
+});
