@@ -66,6 +66,7 @@ export function createMetrics() {
       registers: [registry],
     }),
     trackingAccepted: new Counter({ name: 'expw_tracking_events_total', help: 'Tracking events stored', registers: [registry] }),
+    trackingRetries: new Counter({ name: 'expw_tracking_retries_total', help: 'Attempts at storing a tracking batch that met a transient failure and were retried in place', registers: [registry] }),
     trackingRejected: new Counter({ name: 'expw_tracking_rejected_total', help: 'Tracking events rejected to the tracking DLQ, by reason', labelNames: ['reason'], registers: [registry] }),
     parkedMessages: new Counter({
       name: 'expw_messages_parked_total',

@@ -259,7 +259,10 @@ export class TrackingIngester {
         isLive: control.live,
         logger: this.options.logger.child({ topic, partition }),
         // A partition may have been dropped by retention meanwhile.
-        beforeRetry: () => this.partitions.reset(),
+        beforeRetry: () => {
+          this.options.metrics.trackingRetries.inc();
+          this.partitions.reset();
+        },
       });
       return true;
     } catch (error) {

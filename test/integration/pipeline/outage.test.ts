@@ -1,6 +1,6 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestWorker, type TestWorker } from '../harness.js';
+import { eventually, startTestWorker, type TestWorker } from '../harness.js';
 import { testDatabaseUrl } from '../env.js';
 import { TcpProxy, viaProxy } from '../tcp-proxy.js';
 import { createKnex } from '../../../src/db.js';
@@ -41,12 +41,17 @@ describe('Postgres unavailable mid-stream', () => {
     const before = await worker.client.send(upsert(randomInt(1e6, 2e9)));
     expect(before.status).toBe(200);
 
+    const retries = async () => (await worker.app.metrics.commandRetries.get()).values[0]?.value ?? 0;
+    const retriedBefore = await retries();
     proxy.cut();
+    const cutAt = Date.now();
     const commands = Array.from({ length: 12 }, () => upsert(randomInt(1e6, 2e9)));
     const replies = commands.map((c) => worker.client.send(c, { timeout: 90_000 }));
-    // Holds the outage open for 5 s: its length is the point.
-    await new Promise((r) => setTimeout(r, 5000));
-    const retriedDuringOutage = (await worker.app.metrics.commandRetries.get()).values[0]?.value ?? 0;
+    // The worker has met the outage: a command was retried while Postgres was away.
+    await eventually('a command retried during the outage', async () => (await retries()) > retriedBefore, 30_000);
+    // Then holds the outage open for 5 s in all: its length is the point.
+    await new Promise((r) => setTimeout(r, Math.max(0, 5000 - (Date.now() - cutAt))));
+    const retriedDuringOutage = (await retries()) - retriedBefore;
     proxy.restore();
 
     const answered: Reply[] = await Promise.all(replies);

@@ -1,6 +1,6 @@
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupTenant, startTestWorker, type Tenant, type TestWorker } from '../harness.js';
+import { eventually, setupTenant, startTestWorker, type Tenant, type TestWorker } from '../harness.js';
 import { testDatabaseUrl } from '../env.js';
 import { TcpProxy, viaProxy } from '../tcp-proxy.js';
 import { createKnex } from '../../../src/db.js';
@@ -39,10 +39,12 @@ describe('tracking ingestion while Postgres is unavailable', () => {
     await produceTracking(producer, worker.config.TRACKING_TOPIC, tenant.environment, events(0, 100));
     await waitForStored(direct, tenant.environment, 100);
 
+    const retries = async () => (await worker.app.metrics.trackingRetries.get()).values[0]?.value ?? 0;
+    const retriedBefore = await retries();
     proxy.cut();
     await produceTracking(producer, worker.config.TRACKING_TOPIC, tenant.environment, events(100, 200));
-    // Holds the outage open for 4 s, so the events are certainly held back meanwhile.
-    await new Promise((resolve) => setTimeout(resolve, 4000));
+    // The consumer has the new events and has met the outage: storing them was retried.
+    await eventually('a tracking batch retried during the outage', async () => (await retries()) > retriedBefore, 30_000);
     expect(await storedCount()).toBe(100);
     proxy.restore();
 
