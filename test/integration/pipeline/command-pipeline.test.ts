@@ -4,14 +4,12 @@ import { createKnex } from '../../../src/db.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { loadConfig } from '../../../src/config.js';
-import { sign } from '../../../src/pipeline/signature.js';
 import { CommandPipeline, type InboundMessage } from '../../../src/pipeline/command-pipeline.js';
 import { runHeldCommand } from '../../../src/pipeline/held-commands.js';
-import type { DeadLetter, PipelinePorts } from '../../../src/pipeline/ports.js';
-import type { HeldCommandRef, ReplyDelivery } from '../../../src/models/delivery-state.js';
 import { handlers } from '../../../src/handlers/registry.js';
 import { defineHandler, type CommandHandler } from '../../../src/handlers/types.js';
 import { testDatabaseUrl, testCommandKeys, testKeys } from '../env.js';
+import { alwaysLive, memoryPorts, messageMaker } from './memory-pipeline.js';
 import { z } from 'zod';
 
 // The pipeline on the real Postgres with in-memory ports (no Kafka, no Redis): what it records, it hands to the
@@ -31,16 +29,6 @@ const config = loadConfig({
 });
 const logger = createLogger('silent');
 
-function memoryPorts() {
-  const seen = { deliveries: [] as ReplyDelivery[], held: [] as HeldCommandRef[], letters: [] as DeadLetter[] };
-  const ports: PipelinePorts = {
-    replies: { enqueue: async (d) => void seen.deliveries.push(...d) },
-    retries: { schedule: async (h) => void seen.held.push(...h) },
-    deadLetters: { send: async (l) => void seen.letters.push(...l) },
-    jobs: { enqueue: async () => {}, ensureSchedules: async () => {} },
-  };
-  return { ports, seen };
-}
 
 /** A handler that fails as a lost connection would, as long as `failing` says so. */
 const flaky = { failing: true };
@@ -55,12 +43,8 @@ const flakyHandler: CommandHandler = defineHandler({
 });
 const allHandlers = new Map([...handlers, [flakyHandler.type, flakyHandler]]);
 
-let offset = 0;
-function message(type: string, payload: unknown, key: string, id = randomUUID()): InboundMessage {
-  const value = Buffer.from(JSON.stringify({ id, type, actor: { type: 'system', id: 'test' }, payload }));
-  return { topic: 'pipeline-test.commands', partition: 0, offset: String(offset++), key: Buffer.from(key), value, headers: { 'x-key-id': testKeys.system.keyId, 'x-signature': sign(value, testKeys.system.secret) } };
-}
-const control = { heartbeat: async () => {}, isStopping: () => false, isLive: () => true };
+const message = messageMaker('pipeline-test.commands');
+const control = alwaysLive;
 
 describe('command pipeline with in-memory ports', () => {
   it('records and hands over a reply per command, a rejection per unreadable signature, and a DLQ letter for no id', async () => {

@@ -5,13 +5,13 @@ import { createKnex } from '../../../src/db.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { loadConfig } from '../../../src/config.js';
-import { sign } from '../../../src/pipeline/signature.js';
 import { CommandPipeline, type InboundMessage } from '../../../src/pipeline/command-pipeline.js';
 import type { PipelinePorts } from '../../../src/pipeline/ports.js';
-import type { HeldCommandRef, ReplyDelivery } from '../../../src/models/delivery-state.js';
+import type { ReplyDelivery } from '../../../src/models/delivery-state.js';
 import { handlers } from '../../../src/handlers/registry.js';
 import { CommandRejection, defineHandler, type CommandHandler } from '../../../src/handlers/types.js';
-import { testDatabaseUrl, testCommandKeys, testKeys } from '../env.js';
+import { testDatabaseUrl, testCommandKeys } from '../env.js';
+import { alwaysLive, memoryPorts, messageMaker } from './memory-pipeline.js';
 
 // Group commit (src/pipeline/command-group.ts) on the real Postgres: the commands of a stretch commit in one
 // transaction (their rows share one xmin), and what goes wrong for one command (a rejection, a duplicate id, a
@@ -60,25 +60,11 @@ const flaky: CommandHandler = defineHandler({
 });
 const allHandlers = new Map([...handlers, ...[rejecting, broken, flaky].map((h) => [h.type, h] as const)]);
 
-function memoryPorts() {
-  const seen = { deliveries: [] as ReplyDelivery[], held: [] as HeldCommandRef[] };
-  const ports: PipelinePorts = {
-    replies: { enqueue: async (d) => void seen.deliveries.push(...d) },
-    retries: { schedule: async (h) => void seen.held.push(...h) },
-    deadLetters: { send: async () => {} },
-    jobs: { enqueue: async () => {}, ensureSchedules: async () => {} },
-  };
-  return { ports, seen };
-}
 
-let offset = 0;
-function message(type: string, payload: unknown, key: string, id: string = randomUUID()): InboundMessage {
-  const value = Buffer.from(JSON.stringify({ id, type, actor: { type: 'system', id: 'test' }, payload }));
-  return { topic: 'group-test.commands', partition: 0, offset: String(offset++), key: Buffer.from(key), value, headers: { 'x-key-id': testKeys.system.keyId, 'x-signature': sign(value, testKeys.system.secret) } };
-}
+const message = messageMaker('group-test.commands');
 const idOf = (m: InboundMessage) => JSON.parse(m.value!.toString()).id as string;
 const upsert = (key: string, name: string, id: string = randomUUID()) => message('organisation.upsert', { id: randomInt(1e6, 2e9), name, experimentationEnabled: true }, key, id);
-const control = { heartbeat: async () => {}, isStopping: () => false, isLive: () => true };
+const control = alwaysLive;
 const pipelineWith = (ports: PipelinePorts, groupSize = '32') =>
   new CommandPipeline({ knex, config: { ...config, COMMAND_GROUP_SIZE: Number(groupSize) }, ports, logger, metrics: createMetrics(), handlers: allHandlers });
 const statusesOf = (deliveries: ReplyDelivery[], id: string) => deliveries.filter((d) => d.commandId === id).map((d) => d.reply.status);
