@@ -45,6 +45,26 @@ export async function createTenant(knex: Knex, label: string): Promise<Tenant> {
   return { environmentId: Number(env.id), environmentKey, featureId: id, featureName };
 }
 
+/** A running experiment on the tenant's feature, started at `startedAt`, with the benchmark's four metrics. */
+export async function createExperiment(knex: Knex, tenant: Tenant, startedAt: Date, name: string): Promise<number> {
+  const metricIds: number[] = [];
+  for (const [metricName, aggregation, event] of [
+    ['Conversion', 'occurrence', 'purchase'],
+    ['Revenue', 'sum', 'purchase'],
+    ['Order value', 'mean', 'purchase'],
+    ['Page views', 'count', 'page_view'],
+  ] as const) {
+    const [m] = await knex('metrics').insert({ environment_id: tenant.environmentId, name: metricName, aggregation, direction: 'up', definition: JSON.stringify({ version: 1, event }) }).returning('id');
+    metricIds.push(Number(m.id));
+  }
+  const [x] = await knex('experiments')
+    .insert({ environment_id: tenant.environmentId, feature_id: tenant.featureId, name, status: 'running', started_at: startedAt })
+    .returning('id');
+  const experimentId = Number(x.id);
+  await knex('experiment_metrics').insert(metricIds.map((metric_id) => ({ experiment_id: experimentId, metric_id, expected_direction: 'increase' })));
+  return experimentId;
+}
+
 /**
  * One scale point: a tenant with four metrics and a running experiment started 7 days ago, `size` identities
  * exposed within its first 5 days (10 % exposed again later, 0.5 % to both variants) and 10 events each (8 in the
@@ -55,21 +75,7 @@ export async function generate(knex: Knex, size: number) {
   const tenant = await createTenant(knex, `compute-${size}`);
   const now = Date.now();
   const startedAt = new Date(now - 7 * DAY);
-  const metricIds: number[] = [];
-  for (const [name, aggregation, event] of [
-    ['Conversion', 'occurrence', 'purchase'],
-    ['Revenue', 'sum', 'purchase'],
-    ['Order value', 'mean', 'purchase'],
-    ['Page views', 'count', 'page_view'],
-  ] as const) {
-    const [m] = await knex('metrics').insert({ environment_id: tenant.environmentId, name, aggregation, direction: 'up', definition: JSON.stringify({ version: 1, event }) }).returning('id');
-    metricIds.push(Number(m.id));
-  }
-  const [x] = await knex('experiments')
-    .insert({ environment_id: tenant.environmentId, feature_id: tenant.featureId, name: `bench ${size}`, status: 'running', started_at: startedAt })
-    .returning('id');
-  const experimentId = Number(x.id);
-  await knex('experiment_metrics').insert(metricIds.map((metric_id) => ({ experiment_id: experimentId, metric_id, expected_direction: 'increase' })));
+  const experimentId = await createExperiment(knex, tenant, startedAt, `bench ${size}`);
 
   const days: number[] = [];
   for (let d = dayStart(startedAt.getTime() - 15 * DAY); d <= dayStart(now); d += DAY) days.push(d);
@@ -123,16 +129,16 @@ export async function generate(knex: Knex, size: number) {
 
 /** Removes every tracking row, so that each scale point's table sizes are its own. */
 export async function clearTracking(knex: Knex): Promise<void> {
-  await knex.raw('truncate tracking_events, tracking_consumer_offsets');
+  await knex.raw('truncate tracking_events, tracking_consumer_offsets, results_identities, results_states');
 }
 
-/** Heap and index bytes (MB) of the raw events (all partitions) and their indexes. */
+/** Heap and index bytes (MB) of the raw events (all partitions) and of the results state, with their indexes. */
 export async function tableSizes(knex: Knex): Promise<Record<string, { tableMB: number; indexesMB: number }>> {
   const { rows } = await knex.raw<{ rows: { name: string; table_bytes: string; index_bytes: string }[] }>(
-    `select 'tracking_events' as name,
+    `select case when c.relname like 'tracking_events_p%' then 'tracking_events' else c.relname end as name,
             sum(pg_table_size(c.oid)) as table_bytes, sum(pg_indexes_size(c.oid)) as index_bytes
        from pg_class c
-      where c.relkind = 'r' and c.relname like 'tracking_events_p%'
+      where c.relkind = 'r' and (c.relname like 'tracking_events_p%' or c.relname = 'results_identities')
         and c.relnamespace = to_regnamespace(current_schema())
       group by 1 order by 1`,
   );

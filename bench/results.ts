@@ -19,6 +19,8 @@ import type { Knex } from 'knex';
 import { createKnex, ensureDatabase, migrateLatest } from '../src/db.js';
 import { computeResults } from '../src/results/compute-results.js';
 import { buildResultsQuery, loadResultsSubject, RESULTS_QUERY_PARTS, RESULTS_SESSION_SETTINGS } from '../src/results/results-query.js';
+import { buildResultsState, stateFor } from '../src/results/results-state.js';
+import { compareWithRaw } from './results-compare.js';
 import { clearTracking, config, databaseUrl, generate, logger, peakRssMB, progress, resetPeakRss, round, tableSizes } from './results-data.js';
 import { benchIngest } from './results-ingest.js';
 
@@ -56,14 +58,16 @@ const outDir = fileURLToPath(new URL('./results/', import.meta.url));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function timeCompute(knex: Knex, experimentId: number, run: string) {
+async function timeCompute(knex: Knex, experimentId: number, run: string, fromRaw = false) {
   const t = performance.now();
-  const outcome = await computeResults({ knex, config, logger }, experimentId, new Date());
+  const outcome = await computeResults({ knex, config, logger }, experimentId, new Date(), { fromRaw });
   if (outcome.kind !== 'computed') throw new Error(`compute ${outcome.kind}`);
   const totalMs = Math.round(performance.now() - t);
-  progress(`  compute ${run}: ${totalMs} ms`);
+  progress(`  compute ${run} (${outcome.source.kind}${outcome.source.kind === 'state' ? `, ${outcome.source.fromRaw} identities from raw` : ''}): ${totalMs} ms`);
+  if (!fromRaw && outcome.source.kind !== 'state') throw new Error('the computation did not use the results state');
   return {
     run,
+    source: outcome.source.kind,
     totalMs,
     queryMs: Math.round(outcome.timings.queryMs),
     statsMs: round(outcome.timings.statsMs),
@@ -76,10 +80,21 @@ async function scalePoint(knex: Knex, size: number) {
   await clearTracking(knex);
   const generated = await generate(knex, size);
   progress(`  generated in ${generated.generateSeconds} s, vacuum analyze ${generated.vacuumAnalyzeSeconds} s`);
+  // The generated rows bypassed the ingester: the state is built from them, as for an experiment whose metric
+  // was attached after its events arrived.
+  const subjectForState = (await loadResultsSubject(knex, generated.experimentId))!;
+  const buildStart = performance.now();
+  if (!(await buildResultsState(knex, stateFor(subjectForState, config.CUPED_LOOKBACK_DAYS), logger))) throw new Error('state build lost');
+  const stateBuildSeconds = round((performance.now() - buildStart) / 1000);
+  progress(`  state built in ${stateBuildSeconds} s`);
+  await knex.raw('vacuum analyze results_identities');
   resetPeakRss();
   const runs = [];
   for (const run of ['1', '2', '3']) runs.push(await timeCompute(knex, generated.experimentId, run));
   const computePeakRssMB = peakRssMB();
+  const rawRun = await timeCompute(knex, generated.experimentId, 'raw', true);
+  const agreement = await compareWithRaw(knex, generated.experimentId);
+  progress(`  state vs raw: ${agreement.identical ? 'identical' : `largest relative difference ${agreement.maxRelativeDifference}`}`);
   const subject = (await loadResultsSubject(knex, generated.experimentId))!;
   const plan = await knex.transaction(async (trx) => {
     await trx.raw(RESULTS_SESSION_SETTINGS);
@@ -92,7 +107,7 @@ async function scalePoint(knex: Knex, size: number) {
   if (!args['skip-ingest']) {
     progress(`  ingest of ${ingestEvents.toLocaleString('en')} events through Kafka`);
     ingest = await benchIngest(knex, ingestEvents, String(size));
-    progress(`  ingest: ${ingest.eventsPerSecond.toLocaleString('en')} events/s`);
+    progress(`  ingest: ${ingest.eventsPerSecond.toLocaleString('en')} events/s; state of ${ingest.stateIdentities.toLocaleString('en')} identities vs raw: ${ingest.stateVsRaw.identical ? 'identical' : JSON.stringify(ingest.stateVsRaw)}`);
   }
   return {
     size,
@@ -100,9 +115,12 @@ async function scalePoint(knex: Knex, size: number) {
     rows: generated.rows,
     generateSeconds: generated.generateSeconds,
     vacuumAnalyzeSeconds: generated.vacuumAnalyzeSeconds,
+    stateBuildSeconds,
     computeMedianMs: median(runs.map((r) => r.totalMs)),
+    computeFromRawMs: rawRun.totalMs,
     computePeakRssMB,
     runs,
+    stateVsRaw: agreement,
     sizesMB,
     ingest,
     explainOnePart: plan,
@@ -138,8 +156,11 @@ async function main() {
     points.map((p) => ({
       identities: p.size,
       'compute median ms': p.computeMedianMs,
+      'from raw ms': p.computeFromRawMs,
+      'state build s': p.stateBuildSeconds,
       'ingest events/s': p.ingest?.eventsPerSecond ?? '',
       'raw MB (table + indexes)': round((p.sizesMB.tracking_events?.tableMB ?? 0) + (p.sizesMB.tracking_events?.indexesMB ?? 0)),
+      'state MB (table + indexes)': round((p.sizesMB.results_identities?.tableMB ?? 0) + (p.sizesMB.results_identities?.indexesMB ?? 0)),
       'peak RSS MB compute / ingest': `${p.computePeakRssMB} / ${p.ingest?.peakRssMB ?? '-'}`,
     })),
   );

@@ -19,7 +19,7 @@ export interface CommandContext {
   /** Set for `scope: 'environment'` handlers. */
   scope?: EnvironmentScope;
   now: Date;
-  config: Pick<Config, 'RESULTS_REFRESH_MIN_INTERVAL_S'>;
+  config: Pick<Config, 'RESULTS_REFRESH_MIN_INTERVAL_S' | 'CUPED_LOOKBACK_DAYS'>;
 }
 
 export interface EventDraft {

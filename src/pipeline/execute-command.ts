@@ -23,7 +23,7 @@ export interface ExecutionResult {
 
 export interface ExecuteDeps {
   knex: Knex;
-  config: Pick<Config, 'EVENTS_TOPIC' | 'RESULTS_REFRESH_MIN_INTERVAL_S'>;
+  config: Pick<Config, 'EVENTS_TOPIC' | 'RESULTS_REFRESH_MIN_INTERVAL_S' | 'CUPED_LOOKBACK_DAYS'>;
   now?: () => Date;
 }
 

@@ -4,6 +4,8 @@ import { computedIsFinal, resultsWindow } from '../domain/results-rules.js';
 import { ExperimentResult, resultsView, type ResultsView } from '../models/results.js';
 import { domainEvent, insertOutboxRows, outboxRow } from '../models/outbox.js';
 import { loadResultsSubject, queryResultsInput, type ResultsSubject } from './results-query.js';
+import { buildResultsState, resolvePending, stateFor, stateOf, stateServes } from './results-state.js';
+import { queryStateInput } from './state-query.js';
 import type { ResultsConfig, ResultsDeps } from './deps.js';
 
 // One experiment's computation and its outcome: the results stored with `experiment.results.computed`, or the
@@ -12,14 +14,27 @@ import type { ResultsConfig, ResultsDeps } from './deps.js';
 /** Statement timeout of the results query: a runaway query fails (and is retried) rather than hold a connection forever. */
 const QUERY_TIMEOUT_MS = 10 * 60_000;
 
-export type ComputeOutcome = { kind: 'computed'; view: ResultsView; timings: { queryMs: number; statsMs: number } } | { kind: 'skipped'; reason: string };
+/**
+ * Where a computation read its input: the results state (after deriving `resolved` pending identities; with
+ * `fromRaw` identities from their raw events), or the raw events.
+ */
+export type ResultsSource = { kind: 'state'; fromRaw: number; resolved: number; builtMs?: number } | { kind: 'raw' };
+
+export type ComputeOutcome =
+  | { kind: 'computed'; view: ResultsView; source: ResultsSource; timings: { queryMs: number; statsMs: number } }
+  | { kind: 'skipped'; reason: string };
 
 /**
  * Computes and stores one experiment's results: the results query, the statistics, then in one transaction the
  * payload (the previous error cleared) and the `experiment.results.computed` event (outbox; its trigger wakes the relay). Skips
  * experiments that are gone or not started. Throws on failure; the caller decides on retry or recordResultsFailure.
  */
-export async function computeResults(deps: ResultsDeps, experimentId: number, now = new Date(), options: { parts?: number } = {}): Promise<ComputeOutcome> {
+export async function computeResults(
+  deps: ResultsDeps,
+  experimentId: number,
+  now = new Date(),
+  options: { parts?: number; fromRaw?: boolean } = {},
+): Promise<ComputeOutcome> {
   const { knex, config } = deps;
   const subject = await loadResultsSubject(knex, experimentId);
   if (!subject) return { kind: 'skipped', reason: 'experiment not found' };
@@ -27,7 +42,10 @@ export async function computeResults(deps: ResultsDeps, experimentId: number, no
   if (!window) return { kind: 'skipped', reason: 'experiment not started' };
 
   const started = performance.now();
-  const input = await queryResultsInput(knex, subject, window, config.CUPED_LOOKBACK_DAYS, { statementTimeoutMs: QUERY_TIMEOUT_MS, parts: options.parts });
+  const fromState = options.fromRaw ? null : await inputFromState(deps, subject, window);
+  const source: ResultsSource = fromState?.source ?? { kind: 'raw' };
+  const input =
+    fromState?.input ?? (await queryResultsInput(knex, subject, window, config.CUPED_LOOKBACK_DAYS, { statementTimeoutMs: QUERY_TIMEOUT_MS, parts: options.parts }));
   const queried = performance.now();
   const analysis = analyzeExperiment(input, { alpha: config.RESULTS_ALPHA, correction: config.RESULTS_CORRECTION, sequentialTau: config.SEQUENTIAL_TAU });
   const statsMs = performance.now() - queried;
@@ -58,7 +76,32 @@ export async function computeResults(deps: ResultsDeps, experimentId: number, no
     return view;
   });
   if (!view) return { kind: 'skipped', reason: 'experiment deleted or newer results stored' };
-  return { kind: 'computed', view, timings: { queryMs: queried - started, statsMs } };
+  return { kind: 'computed', view, source, timings: { queryMs: queried - started, statsMs } };
+}
+
+/**
+ * The input from the experiment's results state, built first when it is missing or was built for another
+ * definition (a metric with a new event attached, another CUPED lookback) while the experiment is running or
+ * paused; null when the raw events must serve (a completed experiment without state, a build that lost to a
+ * redefinition, too many identities past the window's end).
+ */
+async function inputFromState(deps: ResultsDeps, subject: ResultsSubject, window: { from: Date; to: Date }) {
+  const wanted = stateFor(subject, deps.config.CUPED_LOOKBACK_DAYS);
+  let state = await stateOf(deps.knex, subject.experimentId);
+  let builtMs: number | undefined;
+  if (!(state?.status === 'ready' && stateServes(state, wanted))) {
+    if (subject.status !== 'running' && subject.status !== 'paused') return null;
+    const t = performance.now();
+    if (!(await buildResultsState(deps.knex, wanted, deps.logger))) return null;
+    builtMs = performance.now() - t;
+    state = await stateOf(deps.knex, subject.experimentId);
+    if (!state) return null;
+  }
+  const resolved = await resolvePending(deps.knex, state);
+  if (resolved === null) return null;
+  const result = await queryStateInput(deps.knex, subject, window, state, { statementTimeoutMs: QUERY_TIMEOUT_MS });
+  if (!result) return null;
+  return { input: result.input, source: { kind: 'state', fromRaw: result.fromRaw, resolved, ...(builtMs !== undefined ? { builtMs } : {}) } as ResultsSource };
 }
 
 /**

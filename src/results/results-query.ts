@@ -3,8 +3,8 @@ import type { ExperimentInput, MetricInput, VariantAggregates } from '../domain/
 import type { ExperimentStatus } from '../domain/experiment-status.js';
 import type { MetricAggregation, MetricDirection } from '../contracts/metrics.js';
 import type { ExpectedDirection } from '../contracts/experiments.js';
-import { TRACKING_VALUE_MAX } from '../contracts/tracking.js';
 import { textArray } from './tracking-store.js';
+import { eventBindings, metricColumns, slotAggregates, valueBound } from './results-sql.js';
 
 // The results query (DOMAIN.md "Results"): from tracking_events to the per-variant aggregates the statistics
 // take, in one set-based statement, whatever the number of identities.
@@ -123,6 +123,7 @@ export function buildResultsQuery(
   window: ResultsWindow,
   lookbackDays: number,
   parts = 1,
+  options: { identityKeys?: string } = {},
 ): { sql: string; bindings: Record<string, string | number> } {
   const events = [...new Set(subject.metrics.map((m) => m.event))];
   const bindings: Record<string, string | number> = {
@@ -136,52 +137,20 @@ export function buildResultsQuery(
     lookback: lookbackDays,
     parts,
     part: 0,
+    ...eventBindings(events),
   };
-  events.forEach((event, j) => (bindings[`ev${j}`] = event));
-  const inPart = (column: string) => (parts > 1 ? `\n     and abs(mod(${column}, cast(:parts as bigint))) = :part` : '');
+  // Only these identities (a bigint[] literal): the state's computation takes the few identities it cannot
+  // answer from here (state-query.ts).
+  if (options.identityKeys !== undefined) bindings.identityKeys = options.identityKeys;
+  const only = (column: string) =>
+    (parts > 1 ? `\n     and abs(mod(${column}, cast(:parts as bigint))) = :part` : '') +
+    (options.identityKeys !== undefined ? `\n     and ${column} = any(cast(:identityKeys as bigint[]))` : '');
   const needsValues = new Set(subject.metrics.filter((m) => m.aggregation === 'sum' || m.aggregation === 'mean').map((m) => m.event));
-  const perEvent = events.flatMap((event, j) => {
-    const post = `e.event = :ev${j} and e.occurred_at >= x.first_at`;
-    const pre = `e.event = :ev${j} and e.occurred_at < x.first_at`;
-    return [
-      `count(*) filter (where ${post}) as c${j}`,
-      `count(*) filter (where ${pre}) as pc${j}`,
-      ...(needsValues.has(event)
-        ? [
-            `coalesce(sum(e.value_num) filter (where ${post}), 0) as s${j}`,
-            `count(e.value_num) filter (where ${post}) as v${j}`,
-            `coalesce(sum(e.value_num) filter (where ${pre}), 0) as ps${j}`,
-            `count(e.value_num) filter (where ${pre}) as pv${j}`,
-          ]
-        : []),
-    ];
+  const perEvent = slotAggregates(events, 'x.first_at', needsValues);
+  const { values: metricValues, sums } = metricColumns(subject.metrics, (k) => {
+    const j = events.indexOf(subject.metrics[k]!.event);
+    return (field) => `${field}${j}`;
   });
-  const value = (aggregation: MetricAggregation, j: number, prefix: '' | 'p') => {
-    const c = `${prefix}c${j}`;
-    switch (aggregation) {
-      case 'occurrence':
-        return `(${c} > 0)::int::float8`;
-      case 'count':
-        return `${c}::float8`;
-      case 'sum':
-        return `${prefix}s${j}::float8`;
-      case 'mean':
-        return `coalesce(${prefix}s${j} / nullif(${prefix}v${j}, 0), 0)::float8`;
-    }
-  };
-  const perMetric = subject.metrics.map((m, k) => {
-    const j = events.indexOf(m.event);
-    return { k, j, y: value(m.aggregation, j, ''), x: value(m.aggregation, j, 'p') };
-  });
-  const metricValues = perMetric.flatMap(({ k, j, y, x }) => [`${y} as y${k}`, `${x} as x${k}`, `pc${j} > 0 as h${k}`]);
-  const sums = perMetric.flatMap(({ k }) => [
-    `sum(y${k}) as sum_${k}`,
-    `sum(y${k} * y${k}) as sumsq_${k}`,
-    `count(*) filter (where h${k}) as pren_${k}`,
-    `sum(x${k}) as sumx_${k}`,
-    `sum(x${k} * x${k}) as sumx2_${k}`,
-    `sum(x${k} * y${k}) as sumxy_${k}`,
-  ]);
   const eventJoin = events.length
     ? `left join tracking_events e
         on e.identity_key = x.identity_key
@@ -190,7 +159,7 @@ export function buildResultsQuery(
        and e.occurred_at >= cast(:from as timestamptz) - make_interval(days => :lookback)
        and e.occurred_at <= cast(:to as timestamptz)
        and e.occurred_at >= x.pre_from
-       and (e.value_num is null or abs(e.value_num) <= ${TRACKING_VALUE_MAX})${inPart('e.identity_key').replaceAll('\n     ', '\n       ')}`
+       and ${valueBound('e')}${only('e.identity_key').replaceAll('\n     ', '\n       ')}`
     : '';
   const sql = `
 with exposed as materialized (
@@ -201,7 +170,7 @@ with exposed as materialized (
     from tracking_events
    where environment_id = :env and event = :exposureEvent and feature = :feature
      and occurred_at >= cast(:from as timestamptz) and occurred_at <= cast(:to as timestamptz)
-     and value_text = any(cast(:variants as text[]))${inPart('identity_key')}
+     and value_text = any(cast(:variants as text[]))${only('identity_key')}
    group by identity_key
   having min(value_text collate "C") = max(value_text collate "C")
      and min(identifier collate "C") = max(identifier collate "C")

@@ -127,44 +127,6 @@ export const oldestAccepted = (retentionDays: number, now: Date): number => rete
 /** How far ahead of the worker's clock an event may be (SDK clocks drift; a year-3000 event is a bug). */
 export const FUTURE_TOLERANCE_MS = DAY_MS;
 
-/**
- * Inserts `rows` (messages of one topic partition, offsets ascending, `offsets[i]` for `rows[i]`) unless the
- * offset bookkeeping says they were written before; answers how many rows were inserted. Runs in one
- * transaction: the rows and the partition's next offset commit together. `lastOffset` is the batch's last
- * offset (rejected messages included), so the stored position moves past them too.
- */
-export async function insertTrackingBatch(
-  knex: Knex,
-  source: { group: string; topic: string; partition: number },
-  rows: TrackingRow[],
-  offsets: bigint[],
-  lastOffset: bigint,
-): Promise<number> {
-  return knex.transaction(async (trx) => {
-    // Lock (or create) the partition's position: a consumer that lost the partition in a rebalance and one
-    // that got it cannot interleave their writes.
-    await trx.raw(
-      `insert into tracking_consumer_offsets (consumer_group, topic, partition, next_offset) values (?, ?, ?, 0)
-       on conflict (consumer_group, topic, partition) do nothing`,
-      [source.group, source.topic, source.partition],
-    );
-    const { rows: positions } = await trx.raw<{ rows: { next_offset: number | string }[] }>(
-      `select next_offset from tracking_consumer_offsets where consumer_group = ? and topic = ? and partition = ? for update`,
-      [source.group, source.topic, source.partition],
-    );
-    const next = BigInt(positions[0]!.next_offset);
-    if (lastOffset < next) return 0;
-    const fresh: TrackingRow[] = [];
-    for (let i = 0; i < rows.length; i++) if (offsets[i]! >= next) fresh.push(rows[i]!);
-    if (fresh.length) await insertRows(trx, fresh);
-    await trx.raw(
-      `update tracking_consumer_offsets set next_offset = ?, updated_at = now() where consumer_group = ? and topic = ? and partition = ?`,
-      [String(lastOffset + 1n), source.group, source.topic, source.partition],
-    );
-    return fresh.length;
-  });
-}
-
 /** One multi-row insert: seven arrays unnested into rows (a single round trip, a single statement). */
 export async function insertRows(db: Knex | Knex.Transaction, rows: TrackingRow[]): Promise<void> {
   const n = rows.length;

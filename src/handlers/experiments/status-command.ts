@@ -1,6 +1,7 @@
 import { experimentIdSchema } from '../../contracts/experiments.js';
 import { transition, TRANSITION_REJECTED, type StatusAction } from '../../domain/experiment-status.js';
 import { Experiment, findLiveExperiment } from '../../models/experiment.js';
+import { initResultsState } from '../../results/results-state.js';
 import { scopeOf } from '../environment-scope.js';
 import { defineHandler, invalid, notFound } from '../types.js';
 import { experimentView, loadExperimentView } from './views.js';
@@ -26,6 +27,8 @@ export function statusCommand(action: StatusAction) {
       if (!next) throw invalid({ detail: TRANSITION_REJECTED });
       const before = await loadExperimentView(trx, experiment);
       const updated = await Experiment.query(trx).patchAndFetchById(experiment.id, { ...next, updatedAt: now });
+      // The first start opens the results window: its results state starts with it, kept by the ingester from now on.
+      if (action === 'start' && experiment.startedAt === null) await initResultsState(trx, experiment.id, ctx.config.CUPED_LOOKBACK_DAYS);
       const after = experimentView(updated, before.metrics);
       return {
         status: 200,

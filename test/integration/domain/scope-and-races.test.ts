@@ -186,7 +186,7 @@ describe('races at the handler level, in two open transactions', () => {
   /** Runs `handler` in `trx` as the pipeline does; a rejection is thrown, so the transaction rolls back. */
   async function handle(trx: Knex.Transaction, tenant: Tenant, handler: CommandHandler, payload: unknown): Promise<HandlerResult> {
     const command = { id: randomUUID(), type: handler.type, environment: tenant.environment, actor: systemActor, payload };
-    const ctx: CommandContext = { trx, command, actor: systemActor, scope: await scopeOf(tenant), now: new Date(), config: { RESULTS_REFRESH_MIN_INTERVAL_S: 0 } };
+    const ctx: CommandContext = { trx, command, actor: systemActor, scope: await scopeOf(tenant), now: new Date(), config: { RESULTS_REFRESH_MIN_INTERVAL_S: 0, CUPED_LOOKBACK_DAYS: 14 } };
     return handler.handle(ctx, handler.payload.parse(payload));
   }
 
@@ -301,7 +301,7 @@ describe('list query counts', () => {
         const project = (await Project.query(trx).findById(environment.projectId))!;
         const organisation = (await Organisation.query(trx).findById(project.organisationId))!;
         queries = 0;
-        const ctx: CommandContext = { trx, command, actor: systemActor, scope: { environment, project, organisation }, now: new Date(), config: { RESULTS_REFRESH_MIN_INTERVAL_S: 0 } };
+        const ctx: CommandContext = { trx, command, actor: systemActor, scope: { environment, project, organisation }, now: new Date(), config: { RESULTS_REFRESH_MIN_INTERVAL_S: 0, CUPED_LOOKBACK_DAYS: 14 } };
         const result = await handler.handle(ctx, handler.payload.parse(payload));
         const body = result.body as { results: unknown[] };
         return { queries, results: body.results.length };

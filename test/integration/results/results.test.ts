@@ -253,7 +253,16 @@ describe('experiment results', () => {
     expect(at14.metrics[1]!.variants.variant_a!.pre).toMatchObject({ sumX: 48 + 16 * 9 });
   });
 
-  it('recomputes with `expctl results recompute` (--from-raw, the only path, accepted), to the same numbers as the worker', async () => {
+  it('computes from the results state the ingester kept; `expctl results recompute --from-raw` gives the same numbers from the raw events', async () => {
+    // The state began with the experiment's first start and was kept by the ingester: ready, one row per identity.
+    const state = await worker.knex('results_states').where('experiment_id', experimentId).first('status');
+    expect(state?.status).toBe('ready');
+    const rows = await worker.knex('results_identities').where('experiment_id', experimentId).count({ n: '*' }).first();
+    expect(Number(rows?.n)).toBeGreaterThanOrEqual(firstPayload.exposures.control! + firstPayload.exposures.variant_a!);
+    const fromState = await expctl(['results', 'recompute', String(experimentId), '--json'], worker.env);
+    expect(fromState.code, fromState.stderr).toBe(0);
+    expect((JSON.parse(fromState.stdout) as { source: string }).source).toBe('state');
+
     const run = await expctl(['results', 'recompute', String(experimentId), '--from-raw', '--json'], worker.env);
     expect(run.code, run.stderr).toBe(0);
     const out = JSON.parse(run.stdout) as { source: string; results: { payload: Payload } };
