@@ -12,9 +12,9 @@ import type { Knex } from 'knex';
 //   first exposure F, last_at (the latest event time the row counts: a computation whose window ends before it
 //   takes that identity from the raw events), and `sums`, six numbers per metric event slot j of
 //   results_states.events: in-window count, pre-exposure count, in-window Σ value, in-window values, pre Σ value,
-//   pre values (pre-exposure = [F − lookback, F)). sums is null while the identity is pending: its first exposure
-//   is new or moved earlier, and its sums are read from its raw events by the next computation (the partial
-//   index finds those rows).
+//   pre values (pre-exposure = [F − lookback, F)). `pending` while the identity's first exposure is new or moved
+//   earlier: its sums are read from its raw events by the next computation (the partial index finds those rows;
+//   it is on `pending`, not on a null `sums`, so that the ingester's updates of sums stay HOT updates).
 // tracking_events gains (identity_key, occurred_at): the ingester reads one identity's events when its first
 //   exposure arrives or moves earlier, and the state build reads them in identity ranges. The environment is not
 //   in it on purpose: see deriveIdentities in src/results/results-state.ts.
@@ -47,10 +47,11 @@ export async function up(knex: Knex): Promise<void> {
       identifier_min text collate "C" not null,
       identifier_max text collate "C" not null,
       sums float8[],
+      pending boolean not null default false,
       primary key (experiment_id, identity_key)
     ) with (fillfactor = 80)
   `);
-  await knex.raw('create index results_identities_pending on results_identities (experiment_id, identity_key) where sums is null');
+  await knex.raw('create index results_identities_pending on results_identities (experiment_id, identity_key) where pending');
   await knex.raw('create index tracking_events_identity_time on tracking_events (identity_key, occurred_at)');
 }
 

@@ -8,7 +8,7 @@ import { numberArray, textArray, type TrackingRow } from './tracking-store.js';
 // batch of tracking rows, after they are inserted, it brings the state of every experiment of the batch's
 // environments up to date with them, so the state commits with the rows and their Kafka offsets:
 //  1. the batch's exposures are merged into the identities' exposure summaries (least/greatest, first exposure F);
-//     an identity whose F is new or moved earlier becomes pending (sums null): its sums need its raw events,
+//     an identity whose F is new or moved earlier becomes pending: its sums need its raw events,
 //     which the next computation reads for all pending identities at once (resolvePending, results-state.ts);
 //  2. the batch's metric events are added to the rows of identities exposed and not pending, each to the
 //     in-window or pre-exposure part of its slot by its time against the row's F.
@@ -51,16 +51,16 @@ async function mergeExposures(trx: Knex.Transaction, state: LiveResultsState, ro
          from unnest(?::text[], ?::text[], ?::timestamptz[]) as u(identifier, value_text, occurred_at)
      ),
      up as (
-       insert into results_identities as r (experiment_id, identity_key, first_at, last_at, variant_min, variant_max, identifier_min, identifier_max, sums)
+       insert into results_identities as r (experiment_id, identity_key, first_at, last_at, variant_min, variant_max, identifier_min, identifier_max, sums, pending)
        select ?, identity_key, min(occurred_at), max(occurred_at), min(value_text collate "C"), max(value_text collate "C"),
-              min(identifier collate "C"), max(identifier collate "C"), null
+              min(identifier collate "C"), max(identifier collate "C"), null, true
          from b group by identity_key
        on conflict (experiment_id, identity_key) do update
           set first_at = least(r.first_at, excluded.first_at), last_at = greatest(r.last_at, excluded.last_at),
               variant_min = least(r.variant_min, excluded.variant_min), variant_max = greatest(r.variant_max, excluded.variant_max),
               identifier_min = least(r.identifier_min, excluded.identifier_min), identifier_max = greatest(r.identifier_max, excluded.identifier_max),
-              sums = case when excluded.first_at < r.first_at then null else r.sums end
-       returning r.sums is null as pending
+              pending = r.pending or excluded.first_at < r.first_at
+       returning r.pending
      )
      select count(*) filter (where pending) as pending from up`,
     [
@@ -85,7 +85,7 @@ async function addMetricEvents(trx: Knex.Transaction, state: LiveResultsState, r
   // The rows are updated through INSERT … ON CONFLICT: every row is then reached through the primary key, one
   // lookup per identity, whatever the planner believes of the table (statistics lag behind a state that grows
   // by thousands of rows a second, and an UPDATE … FROM planned on stale ones can scan the experiment's rows once
-  // per event). Only identities with a row get here, so nothing is inserted. A pending row (sums null) is left
+  // per event). Only identities with a row get here, so nothing is inserted. A pending row is left
   // alone: its sums will come from its raw events, these included.
   await trx.raw(
     `with b as (
@@ -98,13 +98,13 @@ async function addMetricEvents(trx: Knex.Transaction, state: LiveResultsState, r
         cross join lateral (
           select r.first_at from results_identities r
            where r.experiment_id = :x and r.identity_key = b.identity_key
-             and r.variant_min = r.variant_max and r.identifier_min = r.identifier_max and r.sums is not null
+             and r.variant_min = r.variant_max and r.identifier_min = r.identifier_max and not r.pending
           offset 0) r
         where b.occurred_at >= r.first_at - make_interval(days => :lookback)
         group by b.identity_key
      )
-     insert into results_identities as r (experiment_id, identity_key, first_at, last_at, variant_min, variant_max, identifier_min, identifier_max, sums)
-     select :x, d.identity_key, d.first_at, d.l, '', '', '', '', ${sumsArray(state.events)} from d
+     insert into results_identities as r (experiment_id, identity_key, first_at, last_at, variant_min, variant_max, identifier_min, identifier_max, sums, pending)
+     select :x, d.identity_key, d.first_at, d.l, '', '', '', '', ${sumsArray(state.events)}, false from d
      on conflict (experiment_id, identity_key) do update
         set sums = array[${adds.join(', ')}]::float8[], last_at = greatest(r.last_at, excluded.last_at)`,
     {

@@ -48,7 +48,7 @@ select array_position(cast(:variants as text[]), variant) as vi, n${sums.map((c)
           from (select variant_min${values.map((c) => `,\n                       ${c}`).join('')}
                   from results_identities
                  where experiment_id = :x and variant_min = variant_max and identifier_min = identifier_max
-                   and last_at <= cast(:to as timestamptz) and sums is not null) t
+                   and last_at <= cast(:to as timestamptz) and not pending) t
          group by variant_min) g`;
   return knex.transaction(
     async (trx) => {
@@ -57,7 +57,7 @@ select array_position(cast(:variants as text[]), variant) as vi, n${sums.map((c)
       const to = window.to.toISOString();
       const { rows: late } = await trx.raw<{ rows: { n: number; keys: string | null }[] }>(
         `select count(*) as n, string_agg(identity_key::text, ',') as keys from results_identities
-          where experiment_id = ? and (last_at > ? or sums is null)`,
+          where experiment_id = ? and (last_at > ? or pending)`,
         [state.experimentId, to],
       );
       const fromRaw = Number(late[0]?.n ?? 0);
