@@ -1,8 +1,9 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { CommandPipeline, InboundMessage } from '../pipeline/command-pipeline.js';
 import { BatchStopped } from '../pipeline/retry-in-place.js';
 import { stringHeaders, waitForGroupCoordinator } from './kafka.js';
+import { fetchCycles, packUnits } from './fetch-cycle.js';
 
 /**
  * A partition's batch is worked through in stretches of this many messages: small enough that replies are not
@@ -11,9 +12,10 @@ import { stringHeaders, waitForGroupCoordinator } from './kafka.js';
 const STRETCH_SIZE = 64;
 
 /**
- * Consumes the commands topic in a consumer group and hands each stretch of a partition's batch to the pipeline,
- * which returns once every outcome in it is durable (src/pipeline/command-pipeline.ts); only then is the
- * stretch's last offset resolved. On shutdown or a lost partition the pipeline stops early and the rest stays
+ * Consumes the commands topic in a consumer group. The batches of one fetch are worked on together
+ * (fetch-cycle.ts): small ones share stretches across partitions, large ones have their own. Each stretch goes to
+ * the pipeline, which returns once every outcome in it is durable (src/pipeline/command-pipeline.ts); only then
+ * are its partitions' offsets resolved. On shutdown or a lost partition the pipeline stops early and the rest stays
  * uncommitted for the partition's next owner, which redoes only what is not in the inbox.
  */
 export async function startCommandConsumer(options: {
@@ -35,6 +37,48 @@ export async function startCommandConsumer(options: {
   });
 
   const commitResolved = coalescedCommits();
+  const live = (b: EachBatchPayload) => b.isRunning() && !b.isStale();
+
+  /** A unit of the cycle (fetch-cycle.ts): its partitions' messages in stretches, each partition in order. */
+  const runUnit = async (unit: EachBatchPayload[]): Promise<void> => {
+    const control = { heartbeat: unit[0]!.heartbeat, isStopping, isLive: () => unit.every(live) };
+    const messages = unit.flatMap((payload) => payload.batch.messages.map((message) => ({ payload, message })));
+    for (let start = 0; start < messages.length; start += STRETCH_SIZE) {
+      if (!control.isLive() || isStopping()) break;
+      const stretch = messages.slice(start, start + STRETCH_SIZE);
+      const inbound: InboundMessage[] = stretch.map(({ payload, message: m }) => ({
+        topic: payload.batch.topic,
+        partition: payload.batch.partition,
+        offset: m.offset,
+        key: m.key,
+        value: m.value,
+        headers: stringHeaders(m.headers),
+      }));
+      try {
+        await pipeline.processStretch(inbound, control);
+      } catch (error) {
+        if (!(error instanceof BatchStopped)) logger.error({ err: error, partitions: unit.map((p) => p.batch.partition) }, 'command batch stopped early');
+        break;
+      }
+      // Each partition's last offset in the stretch (a stretch holds each partition's messages in order).
+      const last = new Map<EachBatchPayload, string>();
+      for (const { payload, message } of stretch) last.set(payload, message.offset);
+      for (const [payload, offset] of last) payload.resolveOffset(offset);
+      await control.heartbeat().catch(() => {});
+    }
+  };
+
+  const cycle = fetchCycles<EachBatchPayload>(async (batches) => {
+    await Promise.all(packUnits(batches.map(asUnitBatch), STRETCH_SIZE).map((unit) => runUnit(unit.map((u) => u.payload))));
+    try {
+      // Any batch's commitOffsetsIfNecessary commits every offset resolved in the consumer.
+      await commitResolved(() => batches[0]!.commitOffsetsIfNecessary());
+    } catch (error) {
+      // A partition lost meanwhile: its next owner redoes the uncommitted rest, answered from the inbox.
+      if (batches.some(live) && !isStopping()) throw error;
+    }
+  });
+
   await consumer.connect();
   await consumer.subscribe({ topic: options.topic, fromBeginning: true });
   // A broker that has just started answers "coordinator is loading" for a while: wait for it here, not in a crash loop.
@@ -44,42 +88,16 @@ export async function startCommandConsumer(options: {
     eachBatchAutoResolve: false,
     // kafkajs 2.2.4 would commit after every batch, one OffsetCommit per partition one after another (about a
     // third of a fetch cycle at low rates); each batch still returns only once its offsets are committed, but
-    // batches ending together share one commit. A threshold of 1 makes commitOffsetsIfNecessary commit whatever
-    // is resolved.
+    // the batches of a fetch cycle share one commit. A threshold of 1 makes commitOffsetsIfNecessary commit
+    // whatever is resolved.
     autoCommit: false,
     autoCommitThreshold: 1,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
-      const control = { heartbeat, isStopping, isLive: () => isRunning() && !isStale() };
-      for (let start = 0; start < batch.messages.length; start += STRETCH_SIZE) {
-        if (!control.isLive() || isStopping()) break;
-        const stretch = batch.messages.slice(start, start + STRETCH_SIZE);
-        const inbound: InboundMessage[] = stretch.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          key: m.key,
-          value: m.value,
-          headers: stringHeaders(m.headers),
-        }));
-        try {
-          await pipeline.processStretch(inbound, control);
-        } catch (error) {
-          if (!(error instanceof BatchStopped)) logger.error({ err: error, partition: batch.partition }, 'command batch stopped early');
-          break;
-        }
-        resolveOffset(stretch.at(-1)!.offset);
-        await heartbeat().catch(() => {});
-      }
-      try {
-        await commitResolved(() => commitOffsetsIfNecessary());
-      } catch (error) {
-        // A partition lost meanwhile: its next owner redoes the uncommitted rest, answered from the inbox.
-        if (control.isLive() && !isStopping()) throw error;
-      }
-    },
+    eachBatch: cycle,
   });
   return consumer;
 }
+
+const asUnitBatch = (payload: EachBatchPayload) => ({ payload, messages: payload.batch.messages });
 
 /**
  * Commits resolved offsets, one request at a time: a caller arriving while a commit is in flight waits for the
