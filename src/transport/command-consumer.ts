@@ -70,13 +70,16 @@ export async function startCommandConsumer(options: {
 
   const cycle = fetchCycles<EachBatchPayload>(async (batches) => {
     await Promise.all(packUnits(batches.map(asUnitBatch), STRETCH_SIZE).map((unit) => runUnit(unit.map((u) => u.payload))));
-    try {
-      // Any batch's commitOffsetsIfNecessary commits every offset resolved in the consumer.
-      await commitResolved(() => batches[0]!.commitOffsetsIfNecessary());
-    } catch (error) {
-      // A partition lost meanwhile: its next owner redoes the uncommitted rest, answered from the inbox.
-      if (batches.some(live) && !isStopping()) throw error;
-    }
+    // Any batch's commitOffsetsIfNecessary commits every offset resolved in the consumer. The offsets resolved
+    // are of outcomes already in Postgres, so the next fetch need not wait for the commit (measured: 6–9 ms of
+    // a 25 ms cycle at 500 commands/s); a commit that fails leaves them to the next one, or to the partition's
+    // next owner, which redoes the uncommitted rest answered from the inbox. Stopping, the last commit is waited
+    // for, so a graceful stop leaves nothing to redo.
+    const committed = commitResolved(() => batches[0]!.commitOffsetsIfNecessary());
+    if (isStopping()) return committed.catch(() => {});
+    committed.catch((error: unknown) => {
+      if (batches.some(live) && !isStopping()) logger.warn({ err: error }, 'could not commit command offsets; the next commit carries them');
+    });
   });
 
   await consumer.connect();
@@ -87,9 +90,8 @@ export async function startCommandConsumer(options: {
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
     eachBatchAutoResolve: false,
     // kafkajs 2.2.4 would commit after every batch, one OffsetCommit per partition one after another (about a
-    // third of a fetch cycle at low rates); each batch still returns only once its offsets are committed, but
-    // the batches of a fetch cycle share one commit. A threshold of 1 makes commitOffsetsIfNecessary commit
-    // whatever is resolved.
+    // third of a fetch cycle at low rates); here the batches of a fetch cycle share one commit, sent when their
+    // outcomes are durable (see above). A threshold of 1 makes commitOffsetsIfNecessary commit whatever is resolved.
     autoCommit: false,
     autoCommitThreshold: 1,
     eachBatch: cycle,
