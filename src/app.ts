@@ -135,6 +135,7 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
       groupId: config.CONSUMER_GROUP,
       topic: config.COMMANDS_TOPIC,
       partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
+      fetchPartitionBytes: config.COMMAND_FETCH_PARTITION_BYTES,
       sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
       pipeline,
       logger,
