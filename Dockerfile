@@ -17,4 +17,5 @@ EXPOSE 9464
 # `migrate` then `worker` is what docker-compose runs; plain `docker run` starts the worker alone.
 # The condition resolves @experimentation-worker/client to its TypeScript source (no build step in the image).
 ENV NODE_OPTIONS=--conditions=experimentation-worker-source
-CMD ["node", "--import", "tsx", "src/main.ts"]
+# --max-semi-space-size: the default WORKER_NODE_FLAGS of scripts/worker.sh (peak memory; see there).
+CMD ["node", "--max-semi-space-size=4", "--import", "tsx", "src/main.ts"]

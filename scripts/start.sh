@@ -12,4 +12,4 @@ if [ -z "${COMMAND_KEYS:-}" ]; then
   export COMMAND_KEYS="local-system:local-system-secret:system,local-user:local-user-secret:user"
   echo "[start] COMMAND_KEYS not set: using the local development keys local-system and local-user"
 fi
-exec tsx src/main.ts
+exec bash scripts/worker.sh

@@ -128,11 +128,14 @@ export async function startWorkerApp(config: Config, logger: Logger): Promise<Wo
     reconciler.start();
     closers.push({ name: 'reconciler', close: () => reconciler.stop() });
 
+    // After the consumer has stopped (closers run in reverse): the delivered marks of its last replies.
+    closers.push({ name: 'reply delivery marks', close: () => directReplies.flush() });
     const consumer: Consumer = await startCommandConsumer({
       kafka,
       groupId: config.CONSUMER_GROUP,
       topic: config.COMMANDS_TOPIC,
       partitionsConsumedConcurrently: config.PARTITIONS_CONSUMED_CONCURRENTLY,
+      fetchPartitionBytes: config.COMMAND_FETCH_PARTITION_BYTES,
       sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
       pipeline,
       logger,

@@ -50,6 +50,11 @@ const schema = z.object({
   CONSUMER_GROUP: z.string().min(1).default('experimentation-worker'),
   TRACKING_CONSUMER_GROUP: z.string().min(1).default('experimentation-worker.tracking'),
   PARTITIONS_CONSUMED_CONCURRENTLY: int(1, 64).default(6),
+  /**
+   * Bytes of one commands partition fetched at a time (kafkajs maxBytesPerPartition): what one fetch cycle holds
+   * in memory and in flight. A message larger than this is still fetched, alone.
+   */
+  COMMAND_FETCH_PARTITION_BYTES: int(1024, 64 * 1024 * 1024).default(131_072),
   /** How long the group waits for a silent member (a killed worker) before moving its partitions. */
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 
 // Child node processes of the bench (workers, the echo baseline, the migration), run with tsx and logged to a
 // file each. Only processes started here are ever signalled, by their own pid.
@@ -16,11 +17,28 @@ export interface Child {
 export function spawnNode(name: string, args: string[], env: Record<string, string>, logFile: string, nodeArgs: string[] = [], cwd = process.cwd()): Child {
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return logged(name, child, log);
+}
+
+function logged(name: string, child: ChildProcess, log: WriteStream): Child {
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
   const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? String(code))));
   return { name, process: child, pid: child.pid, exited };
+}
+
+/**
+ * A worker of the checkout `cwd` started as users start it: its scripts/worker.sh (node flags of the worker, exec'd,
+ * so the pid is the worker's), or, for a checkout without one, node with tsx as before.
+ */
+export function spawnWorker(name: string, env: Record<string, string>, logFile: string, nodeArgs: string[], cwd: string): Child {
+  const script = join(cwd, 'scripts', 'worker.sh');
+  if (!existsSync(script)) return spawnNode(name, ['src/main.ts'], env, logFile, nodeArgs, cwd);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  // BENCH_NODE_ARGS go after the script's own flags.
+  const child = spawn('bash', [script], { cwd, env: { ...process.env, ...env, WORKER_EXTRA_NODE_FLAGS: nodeArgs.join(' ') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return logged(name, child, log);
 }
 
 /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */

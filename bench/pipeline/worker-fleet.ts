@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { groupAssignment } from './kafka-io.js';
-import { spawnNode, stopChild, until, type Child } from './processes.js';
+import { spawnWorker, stopChild, until, type Child } from './processes.js';
 import { peakRssBytes, processCpuSeconds } from './proc-stats.js';
 
-// N worker processes (`src/main.ts`, configured only by environment variables) in one consumer group.
+// N worker processes (scripts/worker.sh, as `npm run worker` starts them; configured only by environment variables)
+// in one consumer group.
 
 export interface FleetSpec {
   /** Names the fleet's topics, group and Redis prefix, e.g. "w2". */
@@ -29,7 +30,7 @@ export class WorkerFleet {
   static start(spec: FleetSpec): WorkerFleet {
     const workers = Array.from({ length: spec.count }, (_, i) => {
       const httpPort = spec.firstHttpPort + i;
-      const child = spawnNode(`worker ${spec.label}-${i + 1}`, ['src/main.ts'], { ...spec.env, HTTP_PORT: String(httpPort) }, join(spec.logDir, `worker-${spec.label}-${i + 1}.log`), spec.nodeArgs, spec.workerDir);
+      const child = spawnWorker(`worker ${spec.label}-${i + 1}`, { ...spec.env, HTTP_PORT: String(httpPort) }, join(spec.logDir, `worker-${spec.label}-${i + 1}.log`), spec.nodeArgs, spec.workerDir);
       return Object.assign(child, { httpPort });
     });
     return new WorkerFleet(spec, workers);

@@ -1,7 +1,7 @@
 import type { CommandEnvelope } from '../contracts/envelope.js';
 import type { Logger } from '../logger.js';
-import { authorizeEnvironment } from '../handlers/authorize.js';
-import { CommandRejection, type CommandHandler, type EnvironmentScope, type JobDraft } from '../handlers/types.js';
+import { authorizeEnvironment, authorizeEnvironments, pairKey } from '../handlers/authorize.js';
+import { CommandRejection, forbidden, type CommandHandler, type EnvironmentScope, type JobDraft } from '../handlers/types.js';
 import { isTransientError } from '../domain/retry.js';
 import { writeCommandRecords, type AnsweredCommand, type CommandRecord, type StretchState } from '../models/command-outcomes.js';
 import { holdCommand, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
@@ -71,15 +71,46 @@ type CommandStep = { record: CommandRecord; jobs: JobDraft[] } | { held: HeldCom
 export class GroupAbandoned extends Error {}
 
 /**
+ * A command failed after changing something, in a group run without savepoints: the group runs again with them.
+ * A failure that is not a rejection (`heldFor`) is not run again there but held at once, as it would have been
+ * (running it again would, for one, wait for a lock a second time).
+ */
+class NeedsSavepoints extends Error {
+  constructor(
+    readonly commandId: string,
+    readonly heldFor?: string,
+  ) {
+    super(`${commandId} failed after changing something`);
+  }
+}
+
+/**
  * Applies `commands` (in order; keys in `heldKeys` queue behind their held commands, and the set grows with the
  * keys the group holds) and records `early` (replies to messages rejected before execution) in one transaction.
  * Throws when the group must be redone one command at a time; nothing of it is then committed.
+ *
+ * The group first runs without a savepoint per command (a round trip each): a command that is rejected, or fails,
+ * having sent nothing but successful SELECTs has nothing to undo, so it needs none (authorisation, payload and
+ * existence checks all come before a handler's first write). Only when a command fails after a write or a failed
+ * statement is the transaction rolled back and the group run again, a savepoint per command, as before.
  */
-export async function applyGroup(
+export async function applyGroup(deps: GroupDeps, commands: readonly GroupCommand[], early: readonly CommandRecord[], state: StretchState): Promise<GroupResult> {
+  try {
+    return await attemptGroup(deps, commands, early, state, false);
+  } catch (error) {
+    if (!(error instanceof NeedsSavepoints)) throw error;
+    deps.logger.debug({ reason: error.message }, 'group runs again with a savepoint per command');
+    return attemptGroup(deps, commands, early, state, true, error.heldFor === undefined ? undefined : { commandId: error.commandId, reason: error.heldFor });
+  }
+}
+
+async function attemptGroup(
   deps: GroupDeps,
   commands: readonly GroupCommand[],
   early: readonly CommandRecord[],
   state: StretchState,
+  savepoints: boolean,
+  failedBefore?: { commandId: string; reason: string },
 ): Promise<GroupResult> {
   const now = deps.now?.() ?? new Date();
   const tracing = deps.tracing ?? untracedCommands;
@@ -90,18 +121,23 @@ export async function applyGroup(
     const held: HeldCommandRef[] = [];
     const statuses: Array<number | undefined> = [];
     const answeredHere = new Map<string, AnsweredCommand>();
+    // What the transaction has sent: a command failing without a savepoint may be recorded in place only if it
+    // sent nothing but SELECTs and none of them failed (a failed statement aborts the transaction).
+    const sent = { changes: 0, failures: 0 };
+    trx.on('query', (q: { sql?: string }) => {
+      if (!/^\s*select\b/i.test(q.sql ?? '')) sent.changes++;
+    });
+    trx.on('query-error', () => sent.failures++);
     // Authorisation per (environment, actor) holds for the whole group unless a platform command (which may
-    // change environments, organisations or grants) runs in it: then it is asked again.
-    const scopes = new Map<string, EnvironmentScope>();
+    // change environments, organisations or grants) runs in it: then it is asked again. The group's pairs are
+    // asked in one statement up front, which also sets the group's lock_timeout.
+    const pairs = new Map<string, { environmentKey: string; actor: CommandEnvelope['actor'] }>();
+    for (const { envelope, handler } of commands) {
+      if (handler.scope === 'environment' && envelope.environment) pairs.set(pairKey(envelope.environment, envelope.actor), { environmentKey: envelope.environment, actor: envelope.actor });
+    }
+    const scopes = await authorizeEnvironments(trx, [...pairs.values()], deps.lockTimeoutMs);
     const authorise = cachedAuthorise(scopes);
     let inSavepoint = false;
-    // Set with the group's first statement (no round trip of its own).
-    let bounds: string | undefined = `set local lock_timeout = ${Math.max(1, Math.floor(deps.lockTimeoutMs))}`;
-    const bounded = (sql?: string) => {
-      const text = [bounds, sql].filter(Boolean).join('; ');
-      bounds = undefined;
-      return text ? trx.raw(text) : undefined;
-    };
     for (const command of commands) {
       const { envelope, fingerprint } = command;
       const replyTopic = deps.replyTopicOf(envelope);
@@ -113,7 +149,6 @@ export async function applyGroup(
         continue;
       }
       if (heldKeys.has(command.key)) {
-        await bounded();
         const ref = await holdCommand(trx, command.stored, 'waiting behind an earlier command of its key');
         // Answered by another worker since the look-up: the single-command rules answer it.
         if (!ref) throw new GroupAbandoned(`${envelope.id} was answered meanwhile`);
@@ -125,24 +160,38 @@ export async function applyGroup(
       const step = await tracing.command(
         traced,
         async (traceparent): Promise<CommandStep> => {
-          await bounded(inSavepoint ? 'release savepoint cmd; savepoint cmd' : 'savepoint cmd');
-          inSavepoint = true;
+          if (savepoints) {
+            await trx.raw(inSavepoint ? 'release savepoint cmd; savepoint cmd' : 'savepoint cmd');
+            inSavepoint = true;
+          }
+          const before = { ...sent };
           const options = { replyTopic, fingerprint, traceparent };
+          const hold = async (reason: string): Promise<CommandStep> => {
+            const ref = await holdCommand(trx, command.stored, reason);
+            if (!ref) throw new GroupAbandoned(`${envelope.id} was answered meanwhile`);
+            return { held: ref };
+          };
+          if (failedBefore?.commandId === envelope.id) {
+            deps.logger.warn({ commandId: envelope.id, type: envelope.type, err: failedBefore.reason }, 'command failed; held in Postgres for the retry queue, its key waits behind it');
+            return hold(failedBefore.reason);
+          }
           try {
             const outcome = await runHandler(trx, deps, envelope, command.handler, now, authorise);
             return { record: commandRecord(deps.config.EVENTS_TOPIC, envelope, outcome.reply, options, outcome.events, outcome.audit), jobs: outcome.jobs };
           } catch (error) {
             if (isTransientError(error) || isInboxConflict(error)) throw error;
-            await trx.raw('rollback to savepoint cmd');
+            const reason = String((error as Error)?.message ?? error).slice(0, 1000);
+            if (savepoints) await trx.raw('rollback to savepoint cmd');
+            else if (sent.changes !== before.changes || sent.failures !== before.failures) {
+              throw new NeedsSavepoints(envelope.id, error instanceof CommandRejection ? undefined : reason);
+            }
             if (error instanceof CommandRejection) {
               const reply = buildReply(envelope, error.status, error.body, now);
               return { record: commandRecord(deps.config.EVENTS_TOPIC, envelope, reply, options, [rejectionEvent(error)], []), jobs: [] };
             }
             // A bug, not a rejection: held at once (its key waits behind it), as a single command would be.
-            const ref = await holdCommand(trx, command.stored, String((error as Error)?.message ?? error).slice(0, 1000));
-            if (!ref) throw new GroupAbandoned(`${envelope.id} was answered meanwhile`);
             deps.logger.warn({ commandId: envelope.id, type: envelope.type, err: error }, 'command failed; held in Postgres for the retry queue, its key waits behind it');
-            return { held: ref };
+            return hold(reason);
           } finally {
             if (command.handler.scope === 'platform') scopes.clear();
           }
@@ -161,18 +210,21 @@ export async function applyGroup(
       answeredHere.set(envelope.id, { commandId: envelope.id, type: envelope.type, status: record.reply.status, reply: record.reply, fingerprint, processedAt: now });
       statuses.push(record.reply.status);
     }
-    await bounded();
     const deliveries = await writeCommandRecords(trx, records);
     return { deliveries, jobs, held, statuses };
   });
   return result;
 }
 
-/** Authorisation per (environment, actor), asked once per group unless a platform command ran since. */
-function cachedAuthorise(scopes: Map<string, EnvironmentScope>): Authorise {
+/**
+ * Authorisation per (environment, actor), from the group's up-front answers (null: its 403) or, once a platform
+ * command has cleared them, asked again one pair at a time.
+ */
+function cachedAuthorise(scopes: Map<string, EnvironmentScope | null>): Authorise {
   return async (trx, environmentKey, actor) => {
-    const key = `${environmentKey ?? ''}\u0000${actor.type}\u0000${actor.id}`;
+    const key = pairKey(environmentKey, actor);
     const known = scopes.get(key);
+    if (known === null) throw forbidden();
     if (known) return known;
     const scope = await authorizeEnvironment(trx, environmentKey, actor);
     scopes.set(key, scope);

@@ -221,6 +221,9 @@ export class OutboxRelay {
   }
 
   private sleep(ms: number): Promise<void> {
+    // stop() wakes the current sleep only: one that would start after it (stop() came during a drain) must not
+    // wait out the poll interval, or a graceful shutdown misses its deadline (seen in the SIGTERM test).
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {

@@ -75,18 +75,45 @@ describe('directReplySink', () => {
   it('publishes a batch at once and marks it delivered in one call; the queue gets nothing', async () => {
     const { sink, seen } = harness(() => undefined);
     await sink.enqueue([delivery(1, 'a'), delivery(2, 'b')]);
+    await sink.flush();
     expect(seen).toEqual({ published: [[1, 2]], marked: [[1, 2]], queued: [] });
   });
 
   it('hands a failed batch to the queue, and sends a topic that failed by the queue only for a while', async () => {
     const { sink, seen } = harness((ds) => (ds.some((d) => d.topic === 'missing') ? new ReplyNotPublished('missing-topic', 'no such topic') : undefined));
     await sink.enqueue([delivery(1, 'ok')]);
+    await sink.flush();
     await sink.enqueue([delivery(2, 'ok'), delivery(3, 'missing')]);
     // 'ok' was sent to just now, so only 'missing' is suspect: the next stretch sends 'ok' directly again.
     await sink.enqueue([delivery(4, 'ok'), delivery(5, 'missing')]);
+    await sink.flush();
     expect(seen.published).toEqual([[1], [4]]);
     expect(seen.marked).toEqual([[1], [4]]);
     expect(seen.queued).toEqual([[2, 3], [5]]);
+  });
+
+  it('marks in the background, the ids of calls made meanwhile in one later call, and flush waits for them', async () => {
+    const gates: Array<() => void> = [];
+    const marked: number[][] = [];
+    const sink = directReplySink({
+      publisher: { publishAll: async () => {} },
+      markDelivered: (ids) => new Promise<void>((resolve) => gates.push(() => resolve(void marked.push(ids)))),
+      fallback: { enqueue: async () => {} },
+      logger: createLogger('silent'),
+    });
+    await sink.enqueue([delivery(1, 'a')]);
+    await sink.enqueue([delivery(2, 'a')]);
+    await sink.enqueue([delivery(3, 'a')]);
+    expect(gates).toHaveLength(1);
+    let flushed = false;
+    const flushing = sink.flush().then(() => (flushed = true));
+    gates[0]!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(gates).toHaveLength(2);
+    expect(flushed).toBe(false);
+    gates[1]!();
+    await flushing;
+    expect(marked).toEqual([[1], [2, 3]]);
   });
 
   it('marks no topic while Kafka is unreachable', async () => {
@@ -95,6 +122,7 @@ describe('directReplySink', () => {
     await sink.enqueue([delivery(1, 'a')]);
     down = false;
     await sink.enqueue([delivery(2, 'a')]);
+    await sink.flush();
     expect(seen).toEqual({ published: [[2]], marked: [[2]], queued: [[1]] });
   });
 });
