@@ -14,8 +14,23 @@ import { numberArray, textArray, type TrackingRow } from './tracking-store.js';
 //     in-window or pre-exposure part of its slot by its time against the row's F.
 // Neither step reads raw events, so the cost per event stays a lookup and an update of one row.
 
-/** Brings the results state up to date with `rows`, just inserted in `trx`. Answers the identities made pending. */
-export async function maintainResultsState(trx: Knex.Transaction, rows: readonly TrackingRow[]): Promise<number> {
+/** An experiment whose state could not be kept: it was dropped (the next computation builds it again). */
+export interface DroppedState {
+  experimentId: number;
+  error: unknown;
+}
+
+/**
+ * Brings the results state up to date with `rows`, just inserted in `trx`. Answers the identities made pending.
+ * Each experiment's part runs under a savepoint: if it fails for a reason that retrying would not cure (anything
+ * but a lost connection, a deadlock, a lock or statement timeout, a shortage), that experiment's state is dropped
+ * and `onDropped` told, and the rows are stored all the same: the state must never stop the tracking partition.
+ */
+export async function maintainResultsState(
+  trx: Knex.Transaction,
+  rows: readonly TrackingRow[],
+  onDropped: (dropped: DroppedState) => void = () => {},
+): Promise<number> {
   if (!rows.length) return 0;
   const environmentIds = [...new Set(rows.map((r) => r.environmentId))];
   // Cheap test first: most environments run no experiment.
@@ -32,10 +47,26 @@ export async function maintainResultsState(trx: Knex.Transaction, rows: readonly
     // Events after the experiment's end count nowhere (an optimisation only: the computation takes an identity
     // with events past its window's end from the raw events anyway).
     const mine = rows.filter((r) => r.environmentId === state.environmentId && (state.endedAt === null || r.occurredAt <= state.endedAt));
-    pending += await mergeExposures(trx, state, mine);
-    await addMetricEvents(trx, state, mine);
+    await trx.raw('savepoint results_state');
+    try {
+      pending += await mergeExposures(trx, state, mine);
+      await addMetricEvents(trx, state, mine);
+      await trx.raw('release savepoint results_state');
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      await trx.raw('rollback to savepoint results_state');
+      await trx.raw('delete from results_states where experiment_id = ?', [state.experimentId]);
+      onDropped({ experimentId: state.experimentId, error });
+    }
   }
   return pending;
+}
+
+/** SQLSTATE classes a retry of the batch can cure: connection, transaction rollback, resources, operator intervention, lock timeout. */
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || code.length !== 5) return true; // not from the database: a lost connection
+  return ['08', '40', '53', '57', '58'].includes(code.slice(0, 2)) || code === '55P03';
 }
 
 /** Step 1; answers how many identities it made pending. */

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { maintainResultsState } from './state-ingest.js';
+import { maintainResultsState, type DroppedState } from './state-ingest.js';
 import { insertRows, type TrackingRow } from './tracking-store.js';
 
 // One batch of tracking rows into the database: the rows, the results state kept from them (state-ingest.ts) and
@@ -17,6 +17,7 @@ export async function insertTrackingBatch(
   rows: TrackingRow[],
   offsets: bigint[],
   lastOffset: bigint,
+  onStateDropped?: (dropped: DroppedState) => void,
 ): Promise<number> {
   return knex.transaction(async (trx) => {
     // Lock (or create) the partition's position: a consumer that lost the partition in a rebalance and one
@@ -36,7 +37,7 @@ export async function insertTrackingBatch(
     for (let i = 0; i < rows.length; i++) if (offsets[i]! >= next) fresh.push(rows[i]!);
     if (fresh.length) {
       await insertRows(trx, fresh);
-      await maintainResultsState(trx, fresh);
+      await maintainResultsState(trx, fresh, onStateDropped);
     }
     await trx.raw(
       `update tracking_consumer_offsets set next_offset = ?, updated_at = now() where consumer_group = ? and topic = ? and partition = ?`,

@@ -218,7 +218,9 @@ export class TrackingIngester {
       days.add(dayStart(at));
     }
     await this.partitions.ensure(days);
-    const stored = await insertTrackingBatch(knex, { group: config.TRACKING_CONSUMER_GROUP, topic, partition }, rows, offsets, lastOffset);
+    const stored = await insertTrackingBatch(knex, { group: config.TRACKING_CONSUMER_GROUP, topic, partition }, rows, offsets, lastOffset, ({ experimentId, error }) =>
+      this.options.logger.error({ experimentId, err: error }, 'results state could not be kept and was dropped; the next computation builds it again'),
+    );
     // Rejects go back in offset order, as they came.
     rejected.sort((a, b) => (BigInt(a.message.offset) < BigInt(b.message.offset) ? -1 : 1));
     return { stored, rejected };

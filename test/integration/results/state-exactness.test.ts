@@ -161,6 +161,25 @@ describe('results state exactness (property)', () => {
     await fc.assert(fc.asyncProperty(genCase, runCase), { numRuns: Number(process.env.EXACTNESS_RUNS ?? 250) });
   });
 
+  it('drops a state it cannot keep and stores the rows all the same', async () => {
+    const { environmentId, feature, experimentId } = await freshExperiment();
+    await knex.transaction((trx) => initResultsState(trx, experimentId, 1));
+    // The state's rows of this experiment are refused for good (a check constraint, not a transient failure).
+    const poison = `poison_${experimentId}`;
+    await knex.raw(`alter table results_identities add constraint ${poison} check (experiment_id <> ${experimentId}) not valid`);
+    try {
+      const dropped: number[] = [];
+      const rows = [rowOf({ identity: 1, kind: 'exposure', variant: 'control', otherFeature: false, value: null, hour: 3 }, environmentId, feature)];
+      const source = { group: 'exactness', topic: `poison-${experimentId}`, partition: 0 };
+      expect(await insertTrackingBatch(knex, source, rows, [0n], 0n, (d) => dropped.push(d.experimentId))).toBe(1);
+      expect(dropped).toEqual([experimentId]);
+      expect(await stateOf(knex, experimentId)).toBeNull();
+      expect(Number((await knex('tracking_events').where('environment_id', environmentId).count({ n: '*' }).first())!.n)).toBe(1);
+    } finally {
+      await knex.raw(`alter table results_identities drop constraint ${poison}`);
+    }
+  });
+
   it('follows a first exposure that moves earlier after the identity was derived', async () => {
     const event = (kind: Kind, hour: number): GenEvent => ({ identity: 0, kind, variant: 'control', otherFeature: false, value: 2, hour });
     // Exposed at 10 (derived after the first batch), a purchase at 5 (before F: not counted with no lookback),
