@@ -48,7 +48,9 @@ export async function echoBaseline(setup: EchoSetup, n: number): Promise<EchoBas
     await reader.connect();
     await reader.subscribe({ topic: outTopic, fromBeginning: true });
     const joined = new Promise<void>((resolve) => reader.on(reader.events.GROUP_JOIN, () => resolve()));
+    // No offset commits, as in the reply collector (kafka-io.ts): the reader is a measuring instrument.
     await reader.run({
+      autoCommit: false,
       eachBatch: async ({ batch }) => {
         received += batch.messages.length;
         lastAt = performance.now();

@@ -56,7 +56,11 @@ export class ReplyCollector {
     let joined!: () => void;
     const groupJoined = new Promise<void>((resolve) => (joined = resolve));
     const off = this.consumer.on(this.consumer.events.GROUP_JOIN, () => joined());
+    // No offset commits: the collector's group is new each run and reads from the beginning. kafkajs would
+    // otherwise commit after every batch, one partition after another, before the next fetch, and that wait
+    // would be counted as the worker's latency.
     await this.consumer.run({
+      autoCommit: false,
       eachBatch: async ({ batch }) => {
         const atMs = performance.now();
         for (const message of batch.messages) {
