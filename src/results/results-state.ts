@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../logger.js';
 import { eventBindings, slotAggregates, sumsArray, valueBound } from './results-sql.js';
 import { loadResultsSubject, variantKeys, type ResultsSubject } from './results-query.js';
-import { textArray } from './tracking-store.js';
+import { numberArray, textArray } from './tracking-store.js';
 
 // The results state (docs/results-computation.md; migrations/20261201000040_results_state.ts): what it was built
 // for, the lock that orders its writers, the derivation of identities' rows from the raw events, and the build
@@ -63,7 +63,7 @@ const STATE_LOCK_CLASS = 7_302_114;
 export async function lockStates(trx: Knex.Transaction, environmentIds: readonly number[]): Promise<void> {
   const ids = [...new Set(environmentIds)].sort((a, b) => a - b);
   if (!ids.length) return;
-  await trx.raw(`select count(pg_advisory_xact_lock(${STATE_LOCK_CLASS}, (e % 2147483647)::int)) from unnest(?::bigint[]) as e`, [`{${ids.join(',')}}`]);
+  await trx.raw(`select count(pg_advisory_xact_lock(${STATE_LOCK_CLASS}, (e % 2147483647)::int)) from unnest(?::bigint[]) as e`, [numberArray(ids)]);
 }
 
 const stateColumns = `s.experiment_id, s.environment_id, s.exposure_event, s.feature, s.variants, s.events, s.lookback_days, s.window_from, s.status`;
@@ -88,7 +88,7 @@ export async function statesOfEnvironments(db: Knex | Knex.Transaction, environm
   const { rows } = await db.raw<{ rows: Record<string, unknown>[] }>(
     `select ${stateColumns}, x.ended_at from results_states s join experiments x on x.id = s.experiment_id
       where s.environment_id = any(?::bigint[]) and x.deleted_at is null order by s.experiment_id`,
-    [`{${[...new Set(environmentIds)].join(',')}}`],
+    [numberArray([...new Set(environmentIds)])],
   );
   return rows.map(toState);
 }
@@ -197,8 +197,7 @@ export async function initResultsState(trx: Knex.Transaction, experimentId: numb
   if (!subject?.startedAt) return;
   const state: LiveResultsState = { ...stateFor(subject, lookbackDays), status: 'ready', endedAt: null };
   await lockStates(trx, [state.environmentId]);
-  await trx.raw('delete from results_states where experiment_id = ?', [experimentId]);
-  await insertState(trx, state);
+  await replaceState(trx, state);
   await trx.raw('set local jit = off'); // see maintainResultsState
   const { rows } = await trx.raw<{ rows: { keys: string | null }[] }>(
     `select string_agg(distinct identity_key::text, ',') as keys from tracking_events
@@ -208,7 +207,9 @@ export async function initResultsState(trx: Knex.Transaction, experimentId: numb
   if (rows[0]?.keys) await deriveIdentities(trx, state, { keys: `{${rows[0].keys}}` });
 }
 
-async function insertState(trx: Knex.Transaction, state: ResultsState): Promise<void> {
+/** Writes `state`'s row in place of any earlier one (whose identities' rows go with it, by the foreign key). */
+async function replaceState(trx: Knex.Transaction, state: ResultsState): Promise<void> {
+  await trx.raw('delete from results_states where experiment_id = ?', [state.experimentId]);
   await trx.raw(
     `insert into results_states (experiment_id, environment_id, exposure_event, feature, variants, events, lookback_days, window_from, status)
      values (?, ?, ?, ?, ?::text[], ?::text[], ?, ?, ?)`,
@@ -275,8 +276,7 @@ export async function buildResultsState(knex: Knex, wanted: Omit<ResultsState, '
     await lockStates(trx, [wanted.environmentId]);
     const existing = await stateOf(trx, wanted.experimentId);
     if (existing && stateServes(existing, wanted)) return existing;
-    await trx.raw('delete from results_states where experiment_id = ?', [wanted.experimentId]);
-    await insertState(trx, { ...wanted, status: 'building' });
+    await replaceState(trx, { ...wanted, status: 'building' });
     return wanted;
   });
   const unchanged = (state: ResultsState | null): state is LiveResultsState => state !== null && sameDefinition(state, definition);

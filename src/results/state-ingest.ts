@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { TRACKING_VALUE_MAX } from '../contracts/tracking.js';
+import { isTransientError } from '../domain/retry.js';
 import { eventBindings, slotAggregates, SLOT_FIELDS, sumsArray, sumsIndex } from './results-sql.js';
 import { lockStates, statesOfEnvironments, type LiveResultsState } from './results-state.js';
 import { numberArray, textArray, type TrackingRow } from './tracking-store.js';
@@ -22,9 +23,9 @@ export interface DroppedState {
 
 /**
  * Brings the results state up to date with `rows`, just inserted in `trx`. Answers the identities made pending.
- * Each experiment's part runs under a savepoint: if it fails for a reason that retrying would not cure (anything
- * but a lost connection, a deadlock, a lock or statement timeout, a shortage), that experiment's state is dropped
- * and `onDropped` told, and the rows are stored all the same: the state must never stop the tracking partition.
+ * Each experiment's part runs under a savepoint: if the database refuses it for a reason that retrying would not
+ * cure (not transient by the shared retry policy, domain/retry.ts), that experiment's state is dropped and
+ * `onDropped` told, and the rows are stored all the same: the state must never stop the tracking partition.
  */
 export async function maintainResultsState(
   trx: Knex.Transaction,
@@ -35,7 +36,7 @@ export async function maintainResultsState(
   const environmentIds = [...new Set(rows.map((r) => r.environmentId))];
   // Cheap test first: most environments run no experiment.
   const { rows: any } = await trx.raw<{ rows: unknown[] }>('select 1 from results_states where environment_id = any(?::bigint[]) limit 1', [
-    `{${environmentIds.join(',')}}`,
+    numberArray(environmentIds),
   ]);
   if (!any.length) return 0;
   // Short statements whose plans the planner prices high (a lookup per identity in each partition): JIT
@@ -53,7 +54,8 @@ export async function maintainResultsState(
       await addMetricEvents(trx, state, mine);
       await trx.raw('release savepoint results_state');
     } catch (error) {
-      if (isTransient(error)) throw error;
+      // A failure that is not the database's (no SQLSTATE) goes up as before: the batch is tried again.
+      if (isTransientError(error) || !hasSqlState(error)) throw error;
       await trx.raw('rollback to savepoint results_state');
       await trx.raw('delete from results_states where experiment_id = ?', [state.experimentId]);
       onDropped({ experimentId: state.experimentId, error });
@@ -62,12 +64,7 @@ export async function maintainResultsState(
   return pending;
 }
 
-/** SQLSTATE classes a retry of the batch can cure: connection, transaction rollback, resources, operator intervention, lock timeout. */
-function isTransient(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || code.length !== 5) return true; // not from the database: a lost connection
-  return ['08', '40', '53', '57', '58'].includes(code.slice(0, 2)) || code === '55P03';
-}
+const hasSqlState = (error: unknown) => /^[0-9A-Z]{5}$/.test(String((error as { code?: unknown } | null)?.code ?? ''));
 
 /** Step 1; answers how many identities it made pending. */
 async function mergeExposures(trx: Knex.Transaction, state: LiveResultsState, rows: readonly TrackingRow[]): Promise<number> {

@@ -39,17 +39,16 @@ export async function queryStateInput(
     const j = state.events.indexOf(subject.metrics[k]!.event);
     return (field) => `sums[${sumsIndex(j, field)}]`;
   });
-  // Grouped by the variant's text, numbered after: array_position per row cost a third of the time. The filter's
-  // columns are correlated (the planner guesses one row and would sort a million rows for two groups), hence no
-  // sort for this query: the two groups are hashed.
+  // Grouped by the variant's text, so that array_position runs once per group (per row it cost a third of the
+  // time). The filter's columns are correlated (the planner guesses one row and would sort a million rows for two
+  // groups), hence no sort for this query: the two groups are hashed.
   const sql = `
-select array_position(cast(:variants as text[]), variant) as vi, n${sums.map((c) => `, ${c.slice(c.lastIndexOf(' as ') + 4)}`).join('')}
-  from (select variant_min as variant, count(*) as n${sums.map((c) => `,\n               ${c}`).join('')}
-          from (select variant_min${values.map((c) => `,\n                       ${c}`).join('')}
-                  from results_identities
-                 where experiment_id = :x and variant_min = variant_max and identifier_min = identifier_max
-                   and last_at <= cast(:to as timestamptz) and not pending) t
-         group by variant_min) g`;
+select array_position(cast(:variants as text[]), variant_min) as vi, count(*) as n${sums.map((c) => `,\n       ${c}`).join('')}
+  from (select variant_min${values.map((c) => `,\n               ${c}`).join('')}
+          from results_identities
+         where experiment_id = :x and variant_min = variant_max and identifier_min = identifier_max
+           and last_at <= cast(:to as timestamptz) and not pending) t
+ group by variant_min`;
   return knex.transaction(
     async (trx) => {
       await trx.raw(STATE_SESSION_SETTINGS);
