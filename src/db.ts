@@ -3,6 +3,7 @@ import pg from 'pg';
 import { Model } from 'objection';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from './logger.js';
+import { preparingPgClient } from './db-prepared.js';
 
 // BIGINT (int8) and NUMERIC come back as strings by default; our ids and sums fit in doubles.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -38,7 +39,9 @@ export function createKnex(databaseUrl: string, poolMax = 10, logger?: Logger, o
       deprecate: (message: unknown) => logger?.debug(tags, String(message)),
       debug: (message: unknown) => logger?.debug(tags, String(message)),
     },
-    client: 'pg',
+    // The app's pool (commands) sends its frequent statements by name (db-prepared.ts). The results and tracking
+    // pools keep unnamed ones: their analytical statements are planned for each run's parameters and settings.
+    client: component ? 'pg' : preparingPgClient(),
     connection: {
       connectionString: databaseUrl,
       application_name: component ? `experimentation-worker:${component}` : 'experimentation-worker',

@@ -18,5 +18,7 @@ export function isTransientError(error: unknown): boolean {
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN'].includes(code)) return true;
   if (e.name === 'KnexTimeoutError') return true;
   const message = typeof e.message === 'string' ? e.message : '';
+  // A prepared statement that outlived a migration of its table: the next attempt sends it unnamed (db-prepared.ts).
+  if (code === '0A000' && /cached plan must not change result type/.test(message)) return true;
   return /Connection terminated|connection is closed|Client has encountered a connection error|terminating connection|timeout exceeded when trying to connect/i.test(message);
 }
