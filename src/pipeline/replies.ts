@@ -47,6 +47,8 @@ export async function parkReply(deps: { knex: Knex }, delivery: Pick<ReplyDelive
 
 /** How long a topic whose direct send failed goes by the queue only (a missing topic costs a send ~1 s). */
 const DIRECT_AVOID_MS = 30_000;
+/** Replies waiting for their direct publish beyond which `enqueue` waits too (Kafka slow or away). */
+const MAX_WAITING_REPLIES = 2000;
 
 /**
  * The reply sink of the pipeline: a stretch's replies are published straight away, in one produce request per
@@ -56,9 +58,12 @@ const DIRECT_AVOID_MS = 30_000;
  * whose direct send failed (a missing reply topic, say) is sent by the queue only for a while, so it delays no
  * stretch again; the queue gives it its attempts and parks it.
  *
- * The delivered mark is not waited for: it only keeps the reconciler from sending a reply again, so it runs in
- * the background, the marks of stretches ending meanwhile sharing one UPDATE (measured: 2–5 ms of each stretch
- * at 500 commands/s, and a statement per stretch). `flush` waits for the marks still to be written (shutdown).
+ * Neither the publish nor the delivered mark is waited for: the replies are durable already, so the stretch's
+ * partitions go on to their next messages while its replies are on the wire. Publishes run one at a time, in the
+ * order the stretches ended (so replies keep their order), the replies of stretches ending meanwhile sharing the
+ * next request; marks likewise share one UPDATE (measured: 2–5 ms of each stretch at 500 commands/s, and a
+ * statement per stretch). Past MAX_WAITING_REPLIES waiting, `enqueue` waits for the publish in flight. `flush`
+ * waits for every publish and mark still to be done (shutdown).
  */
 export function directReplySink(deps: {
   publisher: ReplyBatchPublisher;
@@ -66,6 +71,7 @@ export function directReplySink(deps: {
   markDelivered: (ids: number[]) => Promise<void>;
   fallback: ReplySink;
   logger: Logger;
+  /** Something was left to the reconciler (a mark or a queue hand-over failed): it should look soon. */
   onMarkFailure?: () => void;
 }): ReplySink & { flush(): Promise<void> } {
   const marks = backgroundMarks(deps.markDelivered, (error, count) => {
@@ -75,61 +81,87 @@ export function directReplySink(deps: {
   });
   const avoidUntil = new Map<string, number>();
   const lastOk = new Map<string, number>();
+  const toQueue = async (deliveries: ReplyDelivery[]): Promise<void> => {
+    try {
+      await deps.fallback.enqueue(deliveries);
+    } catch (error) {
+      deps.logger.warn({ err: error, replies: deliveries.length }, 'could not queue replies; the reconciler will, from Postgres');
+      deps.onMarkFailure?.();
+    }
+  };
+  const publish = async (direct: ReplyDelivery[]): Promise<void> => {
+    const now = Date.now();
+    try {
+      await deps.publisher.publishAll(direct);
+      for (const d of direct) lastOk.set(d.topic, now);
+      if (lastOk.size > 10_000) lastOk.clear();
+      marks.add(direct.map((d) => d.id));
+    } catch (error) {
+      const failure = error instanceof ReplyNotPublished ? error.failure : 'other';
+      if (failure !== 'unreachable') {
+        // Topics not sent to lately are the likely culprits; when there are none, all of them are suspect.
+        const topics = [...new Set(direct.map((d) => d.topic))];
+        const suspects = topics.filter((t) => now - (lastOk.get(t) ?? 0) > DIRECT_AVOID_MS);
+        for (const t of suspects.length ? suspects : topics) avoidUntil.set(t, now + DIRECT_AVOID_MS);
+      }
+      if (avoidUntil.size > 10_000) avoidUntil.clear();
+      deps.logger.debug({ err: error, replies: direct.length }, 'direct reply publish failed; the reply queue sends them');
+      await toQueue(direct);
+    }
+  };
+  const publishing = serialBatches(publish);
   return {
     async enqueue(deliveries) {
       if (!deliveries.length) return;
       const now = Date.now();
       const queued: ReplyDelivery[] = [];
-      let direct: ReplyDelivery[] = [];
+      const direct: ReplyDelivery[] = [];
       for (const d of deliveries) ((avoidUntil.get(d.topic) ?? 0) > now ? queued : direct).push(d);
-      if (direct.length) {
-        try {
-          await deps.publisher.publishAll(direct);
-          for (const d of direct) lastOk.set(d.topic, now);
-        } catch (error) {
-          const failure = error instanceof ReplyNotPublished ? error.failure : 'other';
-          if (failure !== 'unreachable') {
-            // Topics not sent to lately are the likely culprits; when there are none, all of them are suspect.
-            const topics = [...new Set(direct.map((d) => d.topic))];
-            const suspects = topics.filter((t) => now - (lastOk.get(t) ?? 0) > DIRECT_AVOID_MS);
-            for (const t of suspects.length ? suspects : topics) avoidUntil.set(t, now + DIRECT_AVOID_MS);
-          }
-          if (avoidUntil.size > 10_000) avoidUntil.clear();
-          deps.logger.debug({ err: error, replies: direct.length }, 'direct reply publish failed; the reply queue sends them');
-          queued.push(...direct);
-          direct = [];
-        }
-        if (lastOk.size > 10_000) lastOk.clear();
-      }
-      if (direct.length) marks.add(direct.map((d) => d.id));
+      if (direct.length) publishing.add(direct);
       if (queued.length) await deps.fallback.enqueue(queued);
+      if (publishing.waiting > MAX_WAITING_REPLIES) await publishing.settled();
     },
-    flush: () => marks.flush(),
+    async flush() {
+      await publishing.flush();
+      await marks.flush();
+    },
+  };
+}
+
+/**
+ * Runs `work` for the items added, one call at a time and in order; items added while a call runs go, together,
+ * in the next one. The first call starts within `add`.
+ */
+function serialBatches<T>(work: (items: T[]) => Promise<void>) {
+  let pending: T[] = [];
+  let inFlight: Promise<void> | undefined;
+  const run = (): Promise<void> => {
+    const items = pending;
+    pending = [];
+    inFlight = work(items).finally(() => {
+      inFlight = undefined;
+      if (pending.length) void run();
+    });
+    return inFlight;
+  };
+  return {
+    add(items: T[]): void {
+      pending.push(...items);
+      if (!inFlight) void run();
+    },
+    /** Items added and not yet taken by a call. */
+    get waiting(): number {
+      return pending.length;
+    },
+    /** Settles when the call in flight does. */
+    settled: (): Promise<void> => inFlight ?? Promise.resolve(),
+    async flush(): Promise<void> {
+      while (inFlight || pending.length) await (inFlight ?? run());
+    },
   };
 }
 
 /** Runs `mark` for the ids added, one call at a time, ids added meanwhile going in the next call. */
 function backgroundMarks(mark: (ids: number[]) => Promise<void>, onError: (error: unknown, count: number) => void) {
-  let pending: number[] = [];
-  let inFlight: Promise<void> | undefined;
-  const run = (): Promise<void> => {
-    const ids = pending;
-    pending = [];
-    inFlight = mark(ids)
-      .catch((error: unknown) => onError(error, ids.length))
-      .finally(() => {
-        inFlight = undefined;
-        if (pending.length) void run();
-      });
-    return inFlight;
-  };
-  return {
-    add(ids: number[]): void {
-      pending.push(...ids);
-      if (!inFlight) void run();
-    },
-    async flush(): Promise<void> {
-      while (inFlight || pending.length) await (inFlight ?? run());
-    },
-  };
+  return serialBatches<number>((ids) => mark(ids).catch((error: unknown) => onError(error, ids.length)));
 }

@@ -84,6 +84,7 @@ describe('directReplySink', () => {
     await sink.enqueue([delivery(1, 'ok')]);
     await sink.flush();
     await sink.enqueue([delivery(2, 'ok'), delivery(3, 'missing')]);
+    await sink.flush();
     // 'ok' was sent to just now, so only 'missing' is suspect: the next stretch sends 'ok' directly again.
     await sink.enqueue([delivery(4, 'ok'), delivery(5, 'missing')]);
     await sink.flush();
@@ -114,6 +115,48 @@ describe('directReplySink', () => {
     gates[1]!();
     await flushing;
     expect(marked).toEqual([[1], [2, 3]]);
+  });
+
+  it('publishes in the background, one request at a time and in order, the replies of calls made meanwhile in the next request', async () => {
+    const gates: Array<() => void> = [];
+    const published: number[][] = [];
+    const sink = directReplySink({
+      publisher: { publishAll: (ds) => new Promise<void>((resolve) => gates.push(() => resolve(void published.push(ds.map((d) => d.id))))) },
+      markDelivered: async () => {},
+      fallback: { enqueue: async () => {} },
+      logger: createLogger('silent'),
+    });
+    // enqueue does not wait for Kafka: all three return while the first request is still in flight.
+    await sink.enqueue([delivery(1, 'a')]);
+    await sink.enqueue([delivery(2, 'a')]);
+    await sink.enqueue([delivery(3, 'b')]);
+    expect(gates).toHaveLength(1);
+    const flushing = sink.flush();
+    gates[0]!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(gates).toHaveLength(2);
+    gates[1]!();
+    await flushing;
+    expect(published).toEqual([[1], [2, 3]]);
+  });
+
+  it('makes enqueue wait once too many replies wait for Kafka', async () => {
+    const gates: Array<() => void> = [];
+    const sink = directReplySink({
+      publisher: { publishAll: () => new Promise<void>((resolve) => gates.push(resolve)) },
+      markDelivered: async () => {},
+      fallback: { enqueue: async () => {} },
+      logger: createLogger('silent'),
+    });
+    await sink.enqueue([delivery(0, 'a')]);
+    let returned = false;
+    const big = sink.enqueue(Array.from({ length: 2001 }, (_, i) => delivery(i + 1, 'a'))).then(() => (returned = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(returned).toBe(false);
+    gates[0]!();
+    await big;
+    gates[1]!();
+    await sink.flush();
   });
 
   it('marks no topic while Kafka is unreachable', async () => {
