@@ -30,7 +30,8 @@ interface OutboxRow {
   id: string;
   topic: string;
   message_key: string | null;
-  payload: unknown;
+  /** The event as JSON text: read as text, it is sent as it is, not parsed and serialised again. */
+  payload: string;
   headers: Record<string, string>;
 }
 
@@ -42,7 +43,7 @@ interface Outgoing {
 }
 
 const outgoing = (row: OutboxRow): Outgoing => {
-  const message = { key: row.message_key, value: JSON.stringify(row.payload), headers: row.headers };
+  const message = { key: row.message_key, value: row.payload, headers: row.headers };
   return { id: row.id, topic: row.topic, message, bytes: messageBytes(message) };
 };
 
@@ -138,7 +139,7 @@ export class OutboxRelay {
     this.pending = false;
     for (;;) {
       const { rows } = await client.query<OutboxRow>(
-        'select id, topic, message_key, payload, headers from outbox where published_at is null and parked_at is null order by id limit $1',
+        'select id, topic, message_key, payload::text as payload, headers from outbox where published_at is null and parked_at is null order by id limit $1',
         [batchSize],
       );
       if (rows.length === 0) return;
