@@ -22,6 +22,8 @@ export interface LatencyStep extends LatencySummary {
   sendErrors: number;
   /** How far the sender fell behind its schedule at worst, ms. */
   maxSendLagMs: number;
+  /** The measured window second by second (by send time): shows whether the tail is spread or a few stalls. */
+  timeline: Array<{ second: number; answered: number; p50Ms: number; p99Ms: number; maxMs: number }>;
 }
 
 export interface LatencyPlan {
@@ -88,6 +90,18 @@ export async function measureLatency(wire: Wire, tenants: Tenants, plan: Latency
   const measured = Array.from(replyAt.subarray(warmupCount), (at, j) => at - sentAt[warmupCount + j]!);
   const answeredInWindow = replyAt.filter((at) => at >= windowStart && at <= sendEnd).length;
   const answeredLatencies = measured.filter((x) => !Number.isNaN(x));
+  const bySecond: number[][] = [];
+  measured.forEach((latency, j) => {
+    if (Number.isNaN(latency)) return;
+    const second = Math.max(0, Math.floor((sentAt[warmupCount + j]! - windowStart) / 1000));
+    (bySecond[second] ??= []).push(latency);
+  });
+  const timeline = bySecond.flatMap((ls, second) => {
+    if (!ls?.length) return [];
+    ls.sort((a, b) => a - b);
+    const at = (q: number) => Math.round(ls[Math.min(ls.length - 1, Math.floor(ls.length * q))]! * 10) / 10;
+    return [{ second, answered: ls.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: Math.round(ls.at(-1)! * 10) / 10 }];
+  });
   return {
     ...summarizeLatencies(answeredLatencies, measured.length - answeredLatencies.length),
     offeredRate: plan.rate,
@@ -99,5 +113,6 @@ export async function measureLatency(wire: Wire, tenants: Tenants, plan: Latency
     non201,
     sendErrors,
     maxSendLagMs,
+    timeline,
   };
 }
