@@ -12,6 +12,13 @@ import { fetchCycles, packUnits } from './fetch-cycle.js';
 const STRETCH_SIZE = 64;
 
 /**
+ * Offsets are committed at most this often. A commit is a broker request of its own (at 200-500 commands/s, one
+ * per fetch cycle was 40-90 a second); committed later, what is answered stays uncommitted a little longer, and a
+ * crash leaves at most this much more to redo, which the inbox answers without running anything again.
+ */
+const COMMIT_INTERVAL_MS = 200;
+
+/**
  * Consumes the commands topic in a consumer group. The batches of one fetch are worked on together
  * (fetch-cycle.ts): small ones share stretches across partitions, large ones have their own. Each stretch goes to
  * the pipeline, which returns once every outcome in it is durable (src/pipeline/command-pipeline.ts); only then
@@ -42,7 +49,7 @@ export async function startCommandConsumer(options: {
     maxBytesPerPartition: options.fetchPartitionBytes,
   });
 
-  const commitResolved = coalescedCommits();
+  const commitResolved = coalescedCommits(COMMIT_INTERVAL_MS);
   const live = (b: EachBatchPayload) => b.isRunning() && !b.isStale();
 
   /** A unit of the cycle (fetch-cycle.ts): its partitions' messages in stretches, each partition in order. */
@@ -81,7 +88,7 @@ export async function startCommandConsumer(options: {
     // a 25 ms cycle at 500 commands/s); a commit that fails leaves them to the next one, or to the partition's
     // next owner, which redoes the uncommitted rest answered from the inbox. Stopping, the last commit is waited
     // for, so a graceful stop leaves nothing to redo.
-    const committed = commitResolved(() => batches[0]!.commitOffsetsIfNecessary());
+    const committed = commitResolved(() => batches[0]!.commitOffsetsIfNecessary(), { urgent: isStopping() });
     if (isStopping()) return committed.catch(() => {});
     committed.catch((error: unknown) => {
       if (batches.some(live) && !isStopping()) logger.warn({ err: error }, 'could not commit command offsets; the next commit carries them');
@@ -108,22 +115,31 @@ export async function startCommandConsumer(options: {
 const asUnitBatch = (payload: EachBatchPayload) => ({ payload, messages: payload.batch.messages });
 
 /**
- * Commits resolved offsets, one request at a time: a caller arriving while a commit is in flight waits for the
- * next one, which starts when it ends and carries every offset resolved meanwhile.
+ * Commits resolved offsets, one request at a time and at most one every `minIntervalMs`: a caller arriving while a
+ * commit is in flight, or sooner than that after the last one started, waits for the next one, which carries every
+ * offset resolved meanwhile. An urgent caller (stopping) does not wait out the interval.
  */
-export function coalescedCommits(): (commit: () => Promise<void>) => Promise<void> {
+export function coalescedCommits(minIntervalMs = 0, now: () => number = Date.now): (commit: () => Promise<void>, options?: { urgent?: boolean }) => Promise<void> {
   let inFlight: Promise<void> | undefined;
   let next: Promise<void> | undefined;
+  let lastStart = -Infinity;
   const start = (commit: () => Promise<void>) => {
+    lastStart = now();
     inFlight = commit().finally(() => {
       inFlight = undefined;
     });
     return inFlight;
   };
-  return (commit) => {
-    if (!inFlight) return start(commit);
-    next ??= inFlight
-      .catch(() => {})
+  const untilDue = () => Math.max(0, lastStart + minIntervalMs - now());
+  const settledInFlight = () => (inFlight ?? Promise.resolve()).catch(() => {});
+  return (commit, { urgent = false } = {}) => {
+    if (!inFlight && !next && (urgent || untilDue() === 0)) return start(commit);
+    if (urgent) return settledInFlight().then(() => start(commit));
+    next ??= settledInFlight()
+      .then(() => {
+        const ms = untilDue();
+        return ms > 0 ? new Promise<void>((resolve) => setTimeout(resolve, ms)) : undefined;
+      })
       .then(() => {
         next = undefined;
         return start(commit);
