@@ -6,7 +6,7 @@ import { isTransientError } from '../domain/retry.js';
 import { writeCommandRecords, type AnsweredCommand, type CommandRecord, type StretchState } from '../models/command-outcomes.js';
 import { holdCommand, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
 import type { TraceContext } from '../contracts/trace-context.js';
-import { buildReply, commandRecord, duplicateReply, isInboxConflict, rejectionEvent, runHandler, type Authorise, type ExecuteDeps } from './execute-command.js';
+import { buildReply, commandRecord, duplicateReply, errorMessage, isInboxConflict, rejectionEvent, runHandler, type Authorise, type ExecuteDeps } from './execute-command.js';
 import { untracedCommands, type CommandTracing } from './ports.js';
 
 // Group commit: the ready commands of a stretch (of several keys) applied in ONE transaction, in stretch order,
@@ -180,7 +180,7 @@ async function attemptGroup(
             return { record: commandRecord(deps.config.EVENTS_TOPIC, envelope, outcome.reply, options, outcome.events, outcome.audit), jobs: outcome.jobs };
           } catch (error) {
             if (isTransientError(error) || isInboxConflict(error)) throw error;
-            const reason = String((error as Error)?.message ?? error).slice(0, 1000);
+            const reason = errorMessage(error);
             if (savepoints) await trx.raw('rollback to savepoint cmd');
             else if (sent.changes !== before.changes || sent.failures !== before.failures) {
               throw new NeedsSavepoints(envelope.id, error instanceof CommandRejection ? undefined : reason);

@@ -7,7 +7,7 @@ import type { CommandHandler, JobDraft } from '../handlers/types.js';
 import { handlers as defaultHandlers } from '../handlers/registry.js';
 import { cappedExponentialBackoff, isTransientError } from '../domain/retry.js';
 import { holdCommand, insertReplyDeliveries, type HeldCommandRef, type ReplyDelivery, type StoredCommandMessage } from '../models/delivery-state.js';
-import { buildReply, duplicateOf, executeCommand, isInboxConflict, type ExecutionResult } from './execute-command.js';
+import { buildReply, duplicateOf, errorMessage, executeCommand, isInboxConflict, type ExecutionResult } from './execute-command.js';
 import { applyGroup, GroupAbandoned, type GroupCommand, type GroupResult } from './command-group.js';
 import { stretchState, type CommandRecord, type StretchState } from '../models/command-outcomes.js';
 import { commandReadPolicy, readCommand, type CommandReadPolicy, type ReadOutcome } from './read-command.js';
@@ -304,8 +304,4 @@ export class CommandPipeline {
     this.deps.metrics.commands.inc({ type: this.handlers.has(type) ? type : 'unknown', status: String(status) });
     this.deps.metrics.commandDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
   }
-}
-
-export function errorMessage(error: unknown): string {
-  return String((error as Error)?.message ?? error).slice(0, 1000);
 }

@@ -166,6 +166,11 @@ export function duplicateReply(row: AnsweredCommand, envelope: Pick<CommandEnvel
   return { reply: row.reply, stored: true };
 }
 
+/** A failure as it is kept with a held command: its message, at most 1,000 characters. */
+export function errorMessage(error: unknown): string {
+  return String((error as Error)?.message ?? error).slice(0, 1000);
+}
+
 export function isInboxConflict(error: unknown): boolean {
   const e = error as { code?: string; constraint?: string; nativeError?: { code?: string; constraint?: string } };
   const code = e?.code ?? e?.nativeError?.code;

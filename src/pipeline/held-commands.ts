@@ -14,9 +14,9 @@ import {
   type HeldCommandRef,
   type StoredCommandMessage,
 } from '../models/delivery-state.js';
-import { buildReply, executeCommand, recordExhausted, type ExecuteOptions, type ExecutionResult } from './execute-command.js';
+import { buildReply, errorMessage, executeCommand, recordExhausted, type ExecuteOptions, type ExecutionResult } from './execute-command.js';
 import { readCommand, type ReadOutcome } from './read-command.js';
-import { errorMessage, type CommandPipeline, type Handoff, type PipelineConfig } from './command-pipeline.js';
+import type { CommandPipeline, Handoff, PipelineConfig } from './command-pipeline.js';
 
 export type HeldRunOutcome =
   | { kind: 'settled'; status: number }
