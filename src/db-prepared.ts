@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { isStalePreparedStatement } from './domain/retry.js';
 // knex ships its dialects untyped; this is the class `client: 'pg'` resolves to.
 // @ts-expect-error no declaration file for knex's internal dialect module
 import PgDialect from 'knex/lib/dialects/postgres/index.js';
@@ -91,7 +92,3 @@ export function preparingPgClient(namer: StatementNamer = statementNamer()): typ
   }
   return PreparingPgClient as unknown as typeof Knex.Client;
 }
-
-/** Postgres refusing a prepared statement whose result columns changed since it was prepared. */
-const isStalePreparedStatement = (error: unknown): boolean =>
-  (error as { code?: unknown })?.code === '0A000' && /cached plan must not change result type/.test(String((error as Error)?.message));

@@ -5,6 +5,12 @@ export function cappedExponentialBackoff(attempt: number, baseMs: number, capMs:
   return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
+/** Postgres refusing a prepared statement whose result columns changed since it was prepared. */
+export function isStalePreparedStatement(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null | undefined;
+  return e?.code === '0A000' && typeof e.message === 'string' && /cached plan must not change result type/.test(e.message);
+}
+
 /**
  * Whether a failure is worth another attempt: connection loss, timeouts, serialization failures, deadlocks,
  * lock and resource limits, cancelled statements. Data errors (an overflow, say) and bugs fail the same way
@@ -19,6 +25,6 @@ export function isTransientError(error: unknown): boolean {
   if (e.name === 'KnexTimeoutError') return true;
   const message = typeof e.message === 'string' ? e.message : '';
   // A prepared statement that outlived a migration of its table: the next attempt sends it unnamed (db-prepared.ts).
-  if (code === '0A000' && /cached plan must not change result type/.test(message)) return true;
+  if (isStalePreparedStatement(error)) return true;
   return /Connection terminated|connection is closed|Client has encountered a connection error|terminating connection|timeout exceeded when trying to connect/i.test(message);
 }
