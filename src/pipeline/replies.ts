@@ -74,11 +74,13 @@ export function directReplySink(deps: {
   /** Something was left to the reconciler (a mark or a queue hand-over failed): it should look soon. */
   onMarkFailure?: () => void;
 }): ReplySink & { flush(): Promise<void> } {
-  const marks = backgroundMarks(deps.markDelivered, (error, count) => {
-    // Published but not marked: the reconciler queues them again (a second copy; replies are at least once).
-    deps.logger.warn({ err: error, replies: count }, 'could not mark published replies delivered');
-    deps.onMarkFailure?.();
-  });
+  const marks = serialBatches<number>((ids) =>
+    deps.markDelivered(ids).catch((error: unknown) => {
+      // Published but not marked: the reconciler queues them again (a second copy; replies are at least once).
+      deps.logger.warn({ err: error, replies: ids.length }, 'could not mark published replies delivered');
+      deps.onMarkFailure?.();
+    }),
+  );
   const avoidUntil = new Map<string, number>();
   const lastOk = new Map<string, number>();
   const toQueue = async (deliveries: ReplyDelivery[]): Promise<void> => {
@@ -159,9 +161,4 @@ function serialBatches<T>(work: (items: T[]) => Promise<void>) {
       while (inFlight || pending.length) await (inFlight ?? run());
     },
   };
-}
-
-/** Runs `mark` for the ids added, one call at a time, ids added meanwhile going in the next call. */
-function backgroundMarks(mark: (ids: number[]) => Promise<void>, onError: (error: unknown, count: number) => void) {
-  return serialBatches<number>((ids) => mark(ids).catch((error: unknown) => onError(error, ids.length)));
 }

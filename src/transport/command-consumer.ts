@@ -119,18 +119,18 @@ const asUnitBatch = (payload: EachBatchPayload) => ({ payload, messages: payload
  * commit is in flight, or sooner than that after the last one started, waits for the next one, which carries every
  * offset resolved meanwhile. An urgent caller (stopping) does not wait out the interval.
  */
-export function coalescedCommits(minIntervalMs = 0, now: () => number = Date.now): (commit: () => Promise<void>, options?: { urgent?: boolean }) => Promise<void> {
+export function coalescedCommits(minIntervalMs = 0): (commit: () => Promise<void>, options?: { urgent?: boolean }) => Promise<void> {
   let inFlight: Promise<void> | undefined;
   let next: Promise<void> | undefined;
   let lastStart = -Infinity;
   const start = (commit: () => Promise<void>) => {
-    lastStart = now();
+    lastStart = Date.now();
     inFlight = commit().finally(() => {
       inFlight = undefined;
     });
     return inFlight;
   };
-  const untilDue = () => Math.max(0, lastStart + minIntervalMs - now());
+  const untilDue = () => Math.max(0, lastStart + minIntervalMs - Date.now());
   const settledInFlight = () => (inFlight ?? Promise.resolve()).catch(() => {});
   return (commit, { urgent = false } = {}) => {
     if (!inFlight && !next && (urgent || untilDue() === 0)) return start(commit);
