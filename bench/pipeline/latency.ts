@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Message } from 'kafkajs';
 import { sendMessages, signedMessage } from './kafka-io.js';
-import { summarizeLatencies, type LatencySummary } from './stats.js';
+import { percentile, summarizeLatencies, type LatencySummary } from './stats.js';
 import { metricCreate, type Tenants, type Wire } from './tenants.js';
 
 // Open loop: commands leave on a fixed schedule whether or not earlier ones were answered, as independent
@@ -99,8 +99,8 @@ export async function measureLatency(wire: Wire, tenants: Tenants, plan: Latency
   const timeline = bySecond.flatMap((ls, second) => {
     if (!ls?.length) return [];
     ls.sort((a, b) => a - b);
-    const at = (q: number) => Math.round(ls[Math.min(ls.length - 1, Math.floor(ls.length * q))]! * 10) / 10;
-    return [{ second, answered: ls.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: Math.round(ls.at(-1)! * 10) / 10 }];
+    const at = (p: number) => Math.round(percentile(ls, p) * 10) / 10;
+    return [{ second, answered: ls.length, p50Ms: at(50), p99Ms: at(99), maxMs: at(100) }];
   });
   return {
     ...summarizeLatencies(answeredLatencies, measured.length - answeredLatencies.length),

@@ -1,3 +1,5 @@
+import { byteCappedChunks } from './kafka-limits.js';
+
 // How the command consumer turns kafkajs' per-partition eachBatch calls back into one unit of work per fetch.
 //
 // kafkajs 2.2.4 fetches every assigned partition of a broker in one request, hands each partition's batch to
@@ -42,23 +44,8 @@ export function fetchCycles<B>(work: (batches: B[]) => Promise<void>): (batch: B
  * per-key order (a key lives on one partition) holds whatever order they finish in.
  */
 export function packUnits<B extends { messages: readonly unknown[] }>(batches: readonly B[], size: number): B[][] {
-  const units: B[][] = [];
-  let open: B[] = [];
-  let count = 0;
-  for (const batch of batches) {
-    const n = batch.messages.length;
-    if (n >= size) {
-      units.push([batch]);
-      continue;
-    }
-    if (open.length && count + n > size) {
-      units.push(open);
-      open = [];
-      count = 0;
-    }
-    open.push(batch);
-    count += n;
-  }
-  if (open.length) units.push(open);
-  return units;
+  const large = batches.filter((b) => b.messages.length >= size);
+  const small = batches.filter((b) => b.messages.length < size);
+  // The same greedy packing as a produce request's messages, the cap a count of messages here.
+  return [...large.map((b) => [b]), ...byteCappedChunks(small, (b) => b.messages.length, size)];
 }
