@@ -25,6 +25,25 @@ export async function ensureTopics(kafka: Kafka, topics: string[], timeoutMs = 3
   }
 }
 
+/**
+ * Commits the current end of every partition of `topics` as the offsets of `groupId`, a group of the caller's
+ * own that has not joined yet: its consumer then starts exactly there. With `fromBeginning: false` and nothing
+ * committed, kafkajs would look the end up at the consumer's first fetch, after it has joined, and a message
+ * produced in between (a reply to a command sent as soon as the client is connected) would be skipped.
+ */
+export async function startGroupAtEnd(kafka: Kafka, groupId: string, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({ groupId, topic, partitions: ends.map(({ partition, offset }) => ({ partition, offset })) });
+    }
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 class NotReady extends Error {
   readonly retriable = true;
 }
