@@ -1,18 +1,25 @@
 import type { Admin, Kafka } from 'kafkajs';
 
+/** A partition's end (the offset its next message gets) when it was read. */
+export interface PartitionEnd {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
 /**
  * Creates the topics that are missing and waits until every partition of each has a leader and answers: on a
  * broker that has just started (or just created them), producing or subscribing earlier fails. Errors kafkajs
- * marks retriable are retried for up to `timeoutMs`; any other is thrown at once.
+ * marks retriable are retried for up to `timeoutMs`; any other is thrown at once. Answers where each partition
+ * ends, read last.
  */
-export async function ensureTopics(kafka: Kafka, topics: string[], timeoutMs = 30_000): Promise<void> {
+export async function ensureTopics(kafka: Kafka, topics: string[], timeoutMs = 30_000): Promise<PartitionEnd[]> {
   const started = Date.now();
   for (let round = 0; ; round++) {
     const admin = kafka.admin({ retry: { retries: 0 } });
     try {
       await admin.connect();
-      await createAndCheck(admin, topics);
-      return;
+      return await createAndCheck(admin, topics);
     } catch (error) {
       if (!isRetriable(error)) throw error;
       if (Date.now() - started >= timeoutMs) {
@@ -25,30 +32,11 @@ export async function ensureTopics(kafka: Kafka, topics: string[], timeoutMs = 3
   }
 }
 
-/**
- * Commits the current end of every partition of `topics` as the offsets of `groupId`, a group of the caller's
- * own that has not joined yet: its consumer then starts exactly there. With `fromBeginning: false` and nothing
- * committed, kafkajs would look the end up at the consumer's first fetch, after it has joined, and a message
- * produced in between (a reply to a command sent as soon as the client is connected) would be skipped.
- */
-export async function startGroupAtEnd(kafka: Kafka, groupId: string, topics: string[]): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    for (const topic of topics) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      await admin.setOffsets({ groupId, topic, partitions: ends.map(({ partition, offset }) => ({ partition, offset })) });
-    }
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-}
-
 class NotReady extends Error {
   readonly retriable = true;
 }
 
-async function createAndCheck(admin: Admin, topics: string[]): Promise<void> {
+async function createAndCheck(admin: Admin, topics: string[]): Promise<PartitionEnd[]> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((topic) => !existing.has(topic));
   // The leader check below does the waiting (kafkajs' own gives up on "unknown topic-partition").
@@ -56,7 +44,8 @@ async function createAndCheck(admin: Admin, topics: string[]): Promise<void> {
   const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
   const leaderless = metadata.flatMap((t) => t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}/${p.partitionId}`));
   if (leaderless.length) throw new NotReady(`no leader yet for ${leaderless.join(', ')}`);
-  await Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic)));
+  const ends = await Promise.all(topics.map(async (topic) => (await admin.fetchTopicOffsets(topic)).map(({ partition, offset }) => ({ topic, partition, offset }))));
+  return ends.flat();
 }
 
 // The error, or one it wraps (kafkajs' retry wrappers), is one a starting broker answers.

@@ -4,8 +4,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { ExperimentationClient } from '../../../src/client/index.js';
 import { testBrokers, testKeys, testResourceName } from '../env.js';
 
-// A reply that arrives right after connect() returns is read (the client's group starts at the topic's end as it
-// was before connect() returned, packages/client/src/topics.ts startGroupAtEnd). Without that, kafkajs looked the
+// A reply that arrives right after connect() returns is read (the client seeks to where its topics ended before it
+// joined, packages/client/src/client.ts connect). Without that, kafkajs looked the
 // end up at the first fetch, after joining: 3 of 10 such replies were missed on a fresh topic.
 describe('the client reading its reply topic', () => {
   const kafka = new Kafka({ clientId: 'reply-window-test', brokers: testBrokers.split(','), logLevel: logLevel.NOTHING });
